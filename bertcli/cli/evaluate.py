@@ -1,0 +1,46 @@
+"""`bertcli eval`: metrics of a fine-tuned model on labelled files."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bertcli.cli.common import report_errors
+
+
+@report_errors
+def evaluate(
+    model: Annotated[
+        Path, typer.Option("--model", "-m", help="Model directory written by `bertcli finetune`.")
+    ],
+    data: Annotated[
+        list[str], typer.Option("--data", "-d", help="Labelled file(s): CSV, TSV, JSON(L), Parquet.")
+    ],
+    text_column: Annotated[str | None, typer.Option(help="Default: as in training.")] = None,
+    pair_column: Annotated[str | None, typer.Option(help="Default: as in training.")] = None,
+    label_column: Annotated[str | None, typer.Option(help="Default: as in training.")] = None,
+    output: Annotated[
+        Path | None, typer.Option("--output", "-o", help="Also write the metrics JSON here.")
+    ] = None,
+    batch_size: Annotated[int, typer.Option(help="Examples per batch.")] = 64,
+    precision: Annotated[str, typer.Option(help="auto, bf16, fp16 or no.")] = "auto",
+) -> None:
+    """Score a model on labelled data: a table on stderr, the metrics JSON on stdout."""
+    from bertcli.evaluation import evaluate_model
+    from bertcli.modeling.model import write_json_atomic
+
+    results = evaluate_model(
+        model,
+        data,
+        text_column=text_column,
+        pair_column=pair_column,
+        label_column=label_column,
+        precision=precision,
+        batch_size=batch_size,
+    )
+    if output:
+        write_json_atomic(output, results)
+    typer.echo(json.dumps(results))

@@ -1,0 +1,66 @@
+"""`bertcli predict`: stream predictions for a file or stdin as JSON lines (or TSV) on stdout."""
+
+from __future__ import annotations
+
+import json
+import sys
+from enum import Enum
+from typing import Annotated
+
+import typer
+
+from bertcli.cli.common import report_errors
+
+
+class OutputFormat(str, Enum):
+    jsonl = "jsonl"
+    tsv = "tsv"
+
+
+class InputFormat(str, Enum):
+    text = "text"
+    csv = "csv"
+    tsv = "tsv"
+    json = "json"
+    jsonl = "jsonl"
+    parquet = "parquet"
+
+
+@report_errors
+def predict(
+    source: Annotated[
+        str, typer.Argument(help="Input file, or '-' for stdin. Plain text: one example per line.")
+    ],
+    model: Annotated[
+        str, typer.Option("--model", "-m", help="Model directory written by `bertcli finetune`.")
+    ],
+    input_format: Annotated[
+        InputFormat | None,
+        typer.Option("--input-format", help="Default: from the file suffix; stdin is text."),
+    ] = None,
+    text_column: Annotated[str | None, typer.Option(help="Text column of CSV/TSV/JSONL.")] = None,
+    pair_column: Annotated[str | None, typer.Option(help="Second text of a pair.")] = None,
+    output_format: Annotated[
+        OutputFormat, typer.Option("--format", "-f", help="jsonl or tsv.")
+    ] = OutputFormat.jsonl,
+    batch_size: Annotated[int, typer.Option(help="Examples per batch.")] = 64,
+    precision: Annotated[str, typer.Option(help="auto, bf16, fp16 or no (fp32).")] = "auto",
+    threads: Annotated[int | None, typer.Option(help="CPU threads for PyTorch.")] = None,
+) -> None:
+    """Predict labels for new texts, streamed in input order, one output line per input."""
+    from bertcli.predict import predict_records
+
+    fmt = input_format.value if input_format else None
+    for line in predict_records(
+        source,
+        model,
+        fmt=fmt,
+        text_column=text_column,
+        pair_column=pair_column,
+        output_format=output_format.value,
+        batch_size=batch_size,
+        precision=precision,
+        threads=threads,
+    ):
+        sys.stdout.write(line)
+        sys.stdout.flush()

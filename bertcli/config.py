@@ -1,0 +1,332 @@
+"""Typed run configuration: recipe YAML + dotted overrides -> validated dataclasses."""
+
+from __future__ import annotations
+
+import dataclasses
+import types
+import typing
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+
+from bertcli.errors import ConfigError
+
+TASKS = ("classification",)
+PRECISIONS = ("auto", "bf16", "fp16", "no")
+POOLINGS = ("cls", "mean")
+CLEANERS = ("html", "whitespace")
+
+
+def _f(default: Any = dataclasses.MISSING, help: str = "", **kw: Any) -> Any:
+    """A dataclass field whose help text feeds `bertcli recipes keys`."""
+    if isinstance(default, list | dict):
+        value = default
+        return field(default_factory=lambda: type(value)(value), metadata={"help": help}, **kw)
+    return field(default=default, metadata={"help": help}, **kw)
+
+
+@dataclass
+class DataConfig:
+    dataset: str | None = _f(None, "Hub dataset name, e.g. stanfordnlp/imdb")
+    subset: str | None = _f(None, "Hub dataset configuration, e.g. mrpc for glue")
+    train: str | None = _f(None, "Training data: a local file or a hub split name")
+    validation: str | None = _f(None, "Validation data: file or split; none = carve from train")
+    test: str | None = _f(None, "Test data: file or split, evaluated after training")
+    text_column: str = _f("text", "Column holding the text (alternatives: a|b)")
+    pair_column: str | None = _f(None, "Column holding the second text of a pair")
+    label_column: str = _f("label", "Column holding the label (string or integer)")
+    label_names: list[str] | None = _f(None, "Names for integer labels 0..N-1")
+    validation_fraction: float = _f(0.1, "Fraction of train held out when no validation split")
+    clean: list[str] = _f([], "Text cleaning steps: html (strip <br /> tags), whitespace")
+    max_train_samples: int | None = _f(None, "Use only the first N training examples")
+    max_eval_samples: int | None = _f(None, "Use only the first N validation/test examples")
+
+    def __post_init__(self) -> None:
+        bad = [c for c in self.clean if c not in CLEANERS]
+        if bad:
+            raise ConfigError(f"data.clean: unknown step {bad[0]!r} (valid: {', '.join(CLEANERS)})")
+        if not 0.0 < self.validation_fraction < 1.0:
+            raise ConfigError(
+                f"data.validation_fraction: {self.validation_fraction} is not between 0 and 1"
+            )
+
+
+@dataclass
+class ModelConfig:
+    name: str = _f(
+        "bert-base-uncased", "Hub model name, local directory, or 'minilm' (embedded model)"
+    )
+    pooling: str = _f("cls", "Sentence vector for classification: cls or mean")
+    dropout: float | None = _f(None, "Classifier dropout (default: the model's)")
+
+    def __post_init__(self) -> None:
+        if self.pooling not in POOLINGS:
+            raise ConfigError(
+                f"model.pooling: {self.pooling!r} is not one of {', '.join(POOLINGS)}"
+            )
+
+
+@dataclass
+class TrainConfig:
+    output_dir: str | None = _f(None, "Where the model is written (default runs/<recipe>)")
+    epochs: float = _f(3.0, "Training epochs (ignored when max_steps is set)")
+    max_steps: int | None = _f(None, "Stop after this many optimizer steps")
+    batch_size: int = _f(16, "Examples per device per step")
+    eval_batch_size: int = _f(64, "Examples per device per evaluation step")
+    grad_accum: int = _f(1, "Gradient accumulation steps")
+    lr: float = _f(5e-5, "Peak learning rate")
+    weight_decay: float = _f(0.01, "AdamW weight decay (never on biases and LayerNorm)")
+    warmup_ratio: float = _f(0.1, "Fraction of steps spent warming up the learning rate")
+    max_grad_norm: float = _f(1.0, "Gradient clipping norm (0 disables)")
+    max_length: int = _f(256, "Tokens per window, including [CLS] and [SEP]")
+    seed: int = _f(42, "Random seed (data order, dropout, head initialisation)")
+    precision: str = _f("auto", "auto, bf16, fp16 or no (fp32); auto picks bf16 where it is fast")
+    group_by_length: bool = _f(True, "Batch examples of similar length together (less padding)")
+    eval_steps: int | None = _f(None, "Evaluate every N steps (default: every epoch)")
+    save_steps: int = _f(100, "Checkpoint every N steps")
+    keep_checkpoints: int = _f(2, "How many step checkpoints to keep")
+    metric: str = _f("accuracy", "Validation metric that picks the best checkpoint")
+    early_stopping_patience: int | None = _f(None, "Stop after N evaluations without improvement")
+    log_steps: int = _f(10, "Write a training-log line every N steps")
+
+    def __post_init__(self) -> None:
+        positive = ("batch_size", "eval_batch_size", "grad_accum", "save_steps", "log_steps")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name}: must be at least 1, got {getattr(self, name)}")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise ConfigError(f"train.max_steps: must be at least 1, got {self.max_steps}")
+        if self.epochs <= 0:
+            raise ConfigError(f"train.epochs: must be positive, got {self.epochs}")
+        if self.lr <= 0:
+            raise ConfigError(f"train.lr: must be positive, got {self.lr}")
+        if not 8 <= self.max_length <= 8192:
+            raise ConfigError(
+                f"train.max_length: must be between 8 and 8192, got {self.max_length}"
+            )
+        if not 0.0 <= self.warmup_ratio < 1.0:
+            raise ConfigError(f"train.warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
+        if self.precision not in PRECISIONS:
+            raise ConfigError(
+                f"train.precision: {self.precision!r} is not one of {', '.join(PRECISIONS)}"
+            )
+
+
+@dataclass
+class RunConfig:
+    name: str = _f("custom", "Recipe name (used for the default output dir and data lookup)")
+    task: str = _f("classification", "Task head: classification")
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+    def __post_init__(self) -> None:
+        if self.task not in TASKS:
+            raise ConfigError(f"task: {self.task!r} is not one of {', '.join(TASKS)}")
+
+    @property
+    def output_dir(self) -> Path:
+        return Path(self.train.output_dir or f"runs/{self.name}")
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+# ---------------------------------------------------------------------------- recipes
+
+
+def recipe_dirs() -> list[Path]:
+    here = Path(__file__).resolve().parent
+    # Installed wheels carry recipes inside the package; a source checkout has them at the top.
+    return [d for d in (here / "recipes", here.parent / "recipes") if d.is_dir()]
+
+
+def list_recipes() -> dict[str, Path]:
+    found: dict[str, Path] = {}
+    for directory in reversed(recipe_dirs()):
+        for path in sorted(directory.glob("*.yaml")):
+            found[path.stem] = path
+    return dict(sorted(found.items()))
+
+
+def find_recipe(name_or_path: str) -> Path:
+    path = Path(name_or_path)
+    if path.suffix in (".yaml", ".yml") or path.exists():
+        if not path.is_file():
+            raise ConfigError(f"{name_or_path}: no such recipe file")
+        return path
+    recipes = list_recipes()
+    if name_or_path not in recipes:
+        known = ", ".join(recipes) or "none"
+        raise ConfigError(
+            f"unknown recipe {name_or_path!r} (shipped recipes: {known})",
+            "pass a recipe name or a path to a YAML file; see `bertcli recipes list`",
+        )
+    return recipes[name_or_path]
+
+
+def read_recipe(path: Path) -> dict[str, Any]:
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f":line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or str(exc).splitlines()[0]
+        raise ConfigError(f"{path}{where}: invalid YAML ({problem})") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ConfigError(f"{path}: cannot read recipe ({exc})") from None
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a recipe must be a YAML mapping, found {type(data).__name__}")
+    data.setdefault("name", path.stem)
+    return data
+
+
+# ------------------------------------------------------------------ overrides and typing
+
+
+def all_keys(cls: type = RunConfig, prefix: str = "") -> dict[str, str]:
+    """Every dotted key a recipe or --set may use, with its help text."""
+    keys: dict[str, str] = {}
+    hints = typing.get_type_hints(cls)
+    for f in dataclasses.fields(cls):
+        if dataclasses.is_dataclass(hints[f.name]):
+            keys.update(all_keys(hints[f.name], f"{prefix}{f.name}."))
+        else:
+            keys[f"{prefix}{f.name}"] = f.metadata.get("help", "")
+    return keys
+
+
+def parse_override(text: str) -> tuple[str, Any]:
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise ConfigError(f"--set {text!r}: expected dotted.key=value, e.g. train.lr=3e-5")
+    try:
+        value = yaml.safe_load(raw) if raw.strip() else None
+    except yaml.YAMLError:
+        value = raw
+    return key.strip(), value
+
+
+def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    valid = all_keys()
+    for key, value in overrides.items():
+        if value is None and key not in valid:
+            continue
+        if key not in valid:
+            raise ConfigError(
+                f"unknown config key {key!r}", f"valid keys: {', '.join(sorted(valid))}"
+            )
+        node = data
+        *parents, leaf = key.split(".")
+        for part in parents:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise ConfigError(f"{key}: {part} must be a mapping")
+        node[leaf] = value
+    return data
+
+
+def _coerce(value: Any, hint: Any, key: str) -> Any:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        options = typing.get_args(hint)
+        if value is None and type(None) in options:
+            return None
+        errors = []
+        for option in options:
+            if option is type(None):
+                continue
+            try:
+                return _coerce(value, option, key)
+            except ConfigError as exc:
+                errors.append(exc)
+        raise errors[0]
+    if origin is list:
+        (item,) = typing.get_args(hint)
+        if isinstance(value, str):
+            value = [v.strip() for v in value.split(",") if v.strip()]
+        if not isinstance(value, list):
+            raise ConfigError(f"{key}: expected a list, got {value!r}")
+        return [_coerce(v, item, key) for v in value]
+    if origin is Literal:
+        if value not in typing.get_args(hint):
+            raise ConfigError(f"{key}: {value!r} is not one of {typing.get_args(hint)}")
+        return value
+    if hint is bool:
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, str) and value.lower() in ("true", "yes", "1", "false", "no", "0"):
+            return value.lower() in ("true", "yes", "1")
+        raise ConfigError(f"{key}: expected true or false, got {value!r}")
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int | float | str):
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        try:
+            number = float(value)
+        except ValueError:
+            raise ConfigError(f"{key}: expected an integer, got {value!r}") from None
+        if not number.is_integer():
+            raise ConfigError(f"{key}: expected an integer, got {value!r}")
+        return int(number)
+    if hint is float:
+        if isinstance(value, bool):
+            raise ConfigError(f"{key}: expected a number, got {value!r}")
+        try:
+            return float(value)
+        except (TypeError, ValueError):
+            raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+    if hint is str:
+        if isinstance(value, dict | list):
+            raise ConfigError(f"{key}: expected a string, got {value!r}")
+        return str(value)
+    return value
+
+
+def build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
+    """Validate a mapping into dataclass `cls`, collecting every problem into one error."""
+    if not isinstance(data, dict):
+        raise ConfigError(f"{prefix.rstrip('.') or 'recipe'}: expected a mapping, got {data!r}")
+    hints = typing.get_type_hints(cls)
+    names = {f.name for f in dataclasses.fields(cls)}
+    problems: list[str] = []
+    unknown = sorted(set(data) - names)
+    if unknown:
+        valid = ", ".join(k for k in all_keys() if k.startswith(prefix))
+        problems.append(f"unknown key {prefix}{unknown[0]!r} (valid keys: {valid})")
+    kwargs: dict[str, Any] = {}
+    for name in names & set(data):
+        hint, value, key = hints[name], data[name], f"{prefix}{name}"
+        try:
+            if dataclasses.is_dataclass(hint):
+                kwargs[name] = build(hint, value or {}, f"{key}.")
+            else:
+                kwargs[name] = _coerce(value, hint, key)
+        except ConfigError as exc:
+            problems.append(exc.message)
+    if not problems:
+        try:
+            return cls(**kwargs)
+        except ConfigError as exc:
+            problems.append(exc.message)
+    raise ConfigError("; ".join(problems))
+
+
+def load_config(
+    recipe: str | None, overrides: dict[str, Any] | None = None, sets: list[str] | None = None
+) -> RunConfig:
+    """Resolve a recipe name or path plus overrides into a validated RunConfig."""
+    data = read_recipe(find_recipe(recipe)) if recipe else {}
+    merged = dict(overrides or {})
+    for text in sets or []:
+        key, value = parse_override(text)
+        merged[key] = value
+    apply_overrides(data, merged)
+    return build(RunConfig, data)
+
+
+def dump_config(config: RunConfig) -> str:
+    return yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)

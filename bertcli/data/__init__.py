@@ -1,0 +1,1 @@
+"""Data: readers for local files, split loading, windowing and batching."""

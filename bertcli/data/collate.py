@@ -1,0 +1,109 @@
+"""Batching: dynamic padding, and (optionally length-grouped) batch orders that resume exactly."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Iterator, Sequence
+
+import torch
+
+from bertcli.data.windows import Windows
+
+# How many batches of similar length are formed from one shuffled pool. Larger pools pad less
+# but make consecutive batches less random.
+POOL_BATCHES = 50
+
+
+class WindowDataset(torch.utils.data.Dataset):
+    def __init__(self, windows: Windows) -> None:
+        self.windows = windows
+
+    def __len__(self) -> int:
+        return len(self.windows)
+
+    def __getitem__(self, index: int) -> int:
+        return index
+
+
+class Collator:
+    """Pads a list of window indices to the longest window in the batch."""
+
+    def __init__(self, windows: Windows, pad_id: int) -> None:
+        self.windows = windows
+        self.pad_id = pad_id
+
+    def __call__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
+        w = self.windows
+        width = max(len(w.input_ids[i]) for i in indices)
+        input_ids = torch.full((len(indices), width), self.pad_id, dtype=torch.long)
+        token_type_ids = torch.zeros((len(indices), width), dtype=torch.long)
+        attention_mask = torch.zeros((len(indices), width), dtype=torch.long)
+        for row, i in enumerate(indices):
+            n = len(w.input_ids[i])
+            input_ids[row, :n] = torch.tensor(w.input_ids[i])
+            token_type_ids[row, :n] = torch.tensor(w.token_type_ids[i])
+            attention_mask[row, :n] = 1
+        batch = {
+            "input_ids": input_ids,  # (batch, seq)
+            "token_type_ids": token_type_ids,
+            "attention_mask": attention_mask,
+            "window_index": torch.tensor(list(indices), dtype=torch.long),
+        }
+        if w.labels is not None:
+            batch["labels"] = torch.tensor([w.labels[i] for i in indices], dtype=torch.long)
+        return batch
+
+
+class EpochBatches(torch.utils.data.Sampler):
+    """Batches of window indices for one epoch, a pure function of (seed, epoch).
+
+    Being deterministic per epoch is what lets a resumed run skip the batches it has already seen
+    and end exactly where an uninterrupted run would.
+    """
+
+    def __init__(
+        self,
+        lengths: Sequence[int],
+        batch_size: int,
+        *,
+        shuffle: bool,
+        group_by_length: bool,
+        seed: int,
+    ) -> None:
+        self.lengths = list(lengths)
+        self.batch_size = batch_size
+        self.shuffle = shuffle
+        self.group_by_length = group_by_length
+        self.seed = seed
+        self.epoch = 0
+        self.drop_last = False
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+
+    def batches(self) -> list[list[int]]:
+        order = list(range(len(self.lengths)))
+        if not self.shuffle:
+            if self.group_by_length:
+                # Inference: sort by length so padding is minimal; callers restore order.
+                order.sort(key=lambda i: self.lengths[i])
+            return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        rng = random.Random(self.seed * 1_000_003 + self.epoch)
+        rng.shuffle(order)
+        if not self.group_by_length:
+            return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
+        pool = self.batch_size * POOL_BATCHES
+        batches = []
+        for start in range(0, len(order), pool):
+            chunk = sorted(order[start : start + pool], key=lambda i: self.lengths[i])
+            batches += [
+                chunk[i : i + self.batch_size] for i in range(0, len(chunk), self.batch_size)
+            ]
+        rng.shuffle(batches)
+        return batches
+
+    def __iter__(self) -> Iterator[list[int]]:
+        return iter(self.batches())
+
+    def __len__(self) -> int:
+        return (len(self.lengths) + self.batch_size - 1) // self.batch_size

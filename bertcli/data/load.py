@@ -1,0 +1,235 @@
+"""Load a recipe's splits from local files, $BERTCLI_DATA_DIR or the hub, as labelled examples."""
+
+from __future__ import annotations
+
+import html
+import os
+import random
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from bertcli.config import DataConfig, RunConfig
+from bertcli.data.readers import iter_records, require_columns
+from bertcli.errors import DataError
+
+SPLIT_ALIASES = {
+    "train": ("train",),
+    "validation": ("validation", "valid", "dev", "val"),
+    "test": ("test",),
+}
+LOCAL_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
+DATA_DIR_ENV = "BERTCLI_DATA_DIR"
+
+Record = tuple[str, dict[str, Any]]
+
+
+@dataclass
+class Example:
+    """One input: a text (and optional pair), its label id, and where it came from."""
+
+    text: str
+    pair: str | None = None
+    label: int | None = None
+    location: str = ""
+
+
+@dataclass
+class Split:
+    """The records of one split plus the label names a hub dataset declares, if any."""
+
+    records: list[Record]
+    origin: str
+    label_names: list[str] | None = None
+
+
+def looks_like_file(value: str) -> bool:
+    return Path(value).suffix.lower() in LOCAL_SUFFIXES or os.sep in value or Path(value).exists()
+
+
+def _data_dir_file(recipe: str, split: str) -> Path | None:
+    root = os.environ.get(DATA_DIR_ENV)
+    if not root:
+        return None
+    folder = Path(root).expanduser() / recipe
+    for alias in SPLIT_ALIASES[split]:
+        for suffix in LOCAL_SUFFIXES:
+            candidate = folder / f"{alias}{suffix}"
+            if candidate.is_file():
+                return candidate
+    return None
+
+
+def load_split(config: RunConfig, split: str) -> Split | None:
+    """Resolve one split. Order: an explicit file, $BERTCLI_DATA_DIR/<recipe>/<split>.*, the hub."""
+    value = getattr(config.data, split)
+    if value and looks_like_file(value):
+        return Split(list(iter_records(value)), value)
+    local = _data_dir_file(config.name, split)
+    if local is not None:
+        return Split(list(iter_records(local)), str(local))
+    if value and config.data.dataset:
+        return _load_hub_split(config, split, value)
+    return None
+
+
+def _load_hub_split(config: RunConfig, split: str, hub_split: str) -> Split:
+    from bertcli.hub import hub_reachable
+
+    dataset, subset = config.data.dataset, config.data.subset
+    assert dataset is not None
+    online = hub_reachable()
+    try:
+        import datasets
+
+        ds = datasets.load_dataset(dataset, subset, split=hub_split)
+    except Exception as exc:
+        where = os.environ.get(DATA_DIR_ENV)
+        looked = (
+            f"no {split} file under {where}/{config.name}/"
+            if where
+            else f"{DATA_DIR_ENV} is not set"
+        )
+        reason = "the hub is unreachable" if not online else f"loading failed ({exc})"
+        raise DataError(
+            f"{config.name}: cannot load {split} split of hub dataset {dataset!r}: "
+            f"{reason}, and {looked}",
+            f"set {DATA_DIR_ENV} to a folder holding {config.name}/{split}.csv "
+            f"(e.g. {DATA_DIR_ENV}=../shared/data) or pass --{split} FILE",
+        ) from None
+    names = None
+    feature = ds.features.get(config.data.label_column)
+    if feature is not None and hasattr(feature, "names"):
+        names = list(feature.names)
+    label = f"{dataset}[{hub_split}]"
+    records = [(f"{label}:row {i}", row) for i, row in enumerate(ds)]
+    return Split(records, label, names)
+
+
+# ------------------------------------------------------------------------- examples
+
+
+def clean_text(text: str, steps: Sequence[str]) -> str:
+    if "html" in steps:
+        text = re.sub(r"<br\s*/?>", " ", text, flags=re.IGNORECASE)
+        text = html.unescape(re.sub(r"</?(?:i|b|em|strong|p|span)>", "", text, flags=re.IGNORECASE))
+    if "whitespace" in steps or "html" in steps:
+        text = " ".join(text.split())
+    return text
+
+
+def pick_column(spec: str | None, record: dict[str, Any], location: str, flag: str) -> str | None:
+    """`spec` may list alternatives (`sentence1|#1 String`): hub and local files name columns apart."""
+    if not spec:
+        return None
+    options = [s for s in spec.split("|") if s]
+    for option in options:
+        if option in record:
+            return option
+    require_columns(record, location, options[:1], flag_hint=flag)
+    return None
+
+
+def _text(record: dict[str, Any], column: str, location: str) -> str:
+    value = record.get(column)
+    if value is None:
+        raise DataError(f"{location}: field {column!r} is empty", "every row needs a text")
+    return value if isinstance(value, str) else str(value)
+
+
+def _int_like(value: Any) -> int | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, str) and re.fullmatch(r"-?\d+", value.strip()):
+        return int(value)
+    return None
+
+
+def infer_label_names(
+    raw_labels: Iterable[Any], configured: list[str] | None, declared: list[str] | None
+) -> list[str]:
+    """Label names: the recipe's, else the hub's ClassLabel names, else from the training data."""
+    if configured:
+        return list(configured)
+    if declared:
+        return list(declared)
+    values = [v for v in raw_labels if v is not None and v != ""]
+    ints = [_int_like(v) for v in values]
+    if values and all(i is not None and i >= 0 for i in ints):
+        return [str(i) for i in range(max(ints) + 1)]  # type: ignore[type-var]
+    return sorted({str(v) for v in values})
+
+
+def _label_id(value: Any, names: list[str], location: str, column: str) -> int:
+    if value is None or value == "":
+        raise DataError(
+            f"{location}: field {column!r} is empty", "every labelled row needs a label"
+        )
+    text = str(value).strip()
+    if text in names:
+        return names.index(text)
+    index = _int_like(value)
+    if index is not None and 0 <= index < len(names):
+        return index
+    raise DataError(
+        f"{location}: label {value!r} in field {column!r} was not seen in training "
+        f"(labels: {', '.join(names)})"
+    )
+
+
+def to_examples(
+    records: Sequence[Record],
+    data: DataConfig,
+    label_names: list[str] | None,
+    *,
+    with_labels: bool = True,
+) -> list[Example]:
+    """Map raw records to Examples: pick columns, clean text, map labels to ids."""
+    if not records:
+        return []
+    location, first = records[0]
+    text_col = pick_column(data.text_column, first, location, "--text-column")
+    pair_col = pick_column(data.pair_column, first, location, "--pair-column")
+    label_col = (
+        pick_column(data.label_column, first, location, "--set data.label_column=NAME")
+        if with_labels
+        else None
+    )
+    examples = []
+    for location, record in records:
+        text = clean_text(_text(record, text_col, location), data.clean)  # type: ignore[arg-type]
+        pair = clean_text(_text(record, pair_col, location), data.clean) if pair_col else None
+        label = None
+        if label_col is not None:
+            if label_col not in record:
+                require_columns(record, location, [label_col])
+            label = _label_id(record[label_col], label_names or [], location, label_col)
+        examples.append(Example(text, pair, label, location))
+    return examples
+
+
+def raw_labels(records: Sequence[Record], data: DataConfig) -> list[Any]:
+    if not records:
+        return []
+    location, first = records[0]
+    column = pick_column(data.label_column, first, location, "--set data.label_column=NAME")
+    return [record.get(column) for _, record in records]  # type: ignore[arg-type]
+
+
+def carve_validation(
+    examples: list[Example], fraction: float, seed: int
+) -> tuple[list[Example], list[Example]]:
+    """A seeded, reproducible hold-out so resumed and multi-process runs agree on it."""
+    order = list(range(len(examples)))
+    random.Random(seed).shuffle(order)
+    n_valid = max(1, round(len(examples) * fraction))
+    held = set(order[:n_valid])
+    train = [e for i, e in enumerate(examples) if i not in held]
+    valid = [examples[i] for i in sorted(held)]
+    return train, valid

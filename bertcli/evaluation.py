@@ -1,0 +1,82 @@
+"""Score a model on labelled examples or files: the same windows and aggregation as prediction."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from bertcli.config import DataConfig
+from bertcli.console import console
+from bertcli.data.load import Example, to_examples
+from bertcli.data.readers import read_records
+from bertcli.infer import Predictor, window_logits
+from bertcli.tasks import Task
+
+
+def evaluate_examples(
+    model: torch.nn.Module,
+    tokenizer: Any,
+    task: Task,
+    examples: Sequence[Example],
+    *,
+    title: str,
+    precision: str = "no",
+    batch_size: int = 64,
+    device: torch.device | str = "cpu",
+    show: bool = True,
+) -> dict[str, Any]:
+    from bertcli.metrics import render_classification_report
+
+    windows = task.windows(tokenizer, examples)
+    logits = window_logits(
+        model,
+        windows,
+        pad_id=tokenizer.pad_token_id or 0,
+        batch_size=batch_size,
+        device=device,
+        precision=precision,
+    )
+    metrics = task.metrics(task.predict(logits, windows, len(examples)), examples)
+    if show:
+        console.print(render_classification_report(metrics, title))
+    return metrics
+
+
+def evaluate_model(
+    model_dir: str | Path,
+    files: Sequence[str],
+    *,
+    text_column: str | None = None,
+    pair_column: str | None = None,
+    label_column: str | None = None,
+    precision: str = "auto",
+    batch_size: int = 64,
+) -> dict[str, dict[str, Any]]:
+    """Metrics of a saved model on each labelled file, keyed by file name."""
+    predictor = Predictor(model_dir, precision=precision, batch_size=batch_size)
+    meta = predictor.meta
+    data = DataConfig(
+        text_column=text_column or meta.get("text_column") or "text",
+        pair_column=pair_column or meta.get("pair_column"),
+        label_column=label_column
+        or meta.get("config", {}).get("data", {}).get("label_column")
+        or "label",
+        clean=predictor.clean,
+    )
+    results = {}
+    for path in files:
+        examples = to_examples(read_records(path), data, predictor.task.label_names)
+        results[str(path)] = evaluate_examples(
+            predictor.model,
+            predictor.tokenizer,
+            predictor.task,
+            examples,
+            title=f"{Path(model_dir).name} on {path}",
+            precision=predictor.precision,
+            batch_size=batch_size,
+            device=predictor.device,
+        )
+    return results

@@ -1,0 +1,285 @@
+"""`bertcli.finetune(config)`: recipe config in, fine-tuned model directory out."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from bertcli import __version__
+from bertcli.config import RunConfig, build, dump_config
+from bertcli.console import info, notice
+from bertcli.data.load import (
+    Example,
+    Split,
+    looks_like_file,
+    carve_validation,
+    infer_label_names,
+    load_split,
+    raw_labels,
+    to_examples,
+)
+from bertcli.errors import ConfigError, DataError
+from bertcli.hub import ModelSource, resolve_model
+
+CONFIG_FILE = "config.yaml"
+METRICS_FILE = "metrics.json"
+
+
+@dataclass
+class FinetuneResult:
+    output_dir: Path
+    metrics: dict[str, Any]
+    steps: int
+    resumed: bool
+
+
+@dataclass
+class Prepared:
+    label_names: list[str]
+    train: list[Example]
+    validation: list[Example]
+    test: list[Example]
+    sources: dict[str, str]
+
+
+def load_data(config: RunConfig) -> Prepared:
+    """All splits as examples; a validation split is carved from train when none is given."""
+    train_split = load_split(config, "train")
+    if train_split is None:
+        raise DataError(
+            f"{config.name}: no training data",
+            "pass --train FILE, or set data.dataset and data.train in the recipe",
+        )
+    if not train_split.records:
+        raise DataError(f"{train_split.origin}: no training rows")
+    records = train_split.records
+    if config.data.max_train_samples:
+        records = records[: config.data.max_train_samples]
+    names = infer_label_names(
+        raw_labels(records, config.data), config.data.label_names, train_split.label_names
+    )
+    if len(names) < 2:
+        raise DataError(
+            f"{train_split.origin}: found {len(names)} label(s) ({', '.join(names)}); need at least 2",
+            f"check data.label_column ({config.data.label_column!r})",
+        )
+    train = to_examples(records, config.data, names)
+    sources = {"train": train_split.origin}
+    valid_split = _optional_split(config, "validation")
+    if valid_split is not None:
+        validation = to_examples(_cap(valid_split.records, config), config.data, names)
+        sources["validation"] = valid_split.origin
+    else:
+        train, validation = carve_validation(
+            train, config.data.validation_fraction, config.train.seed
+        )
+        sources["validation"] = f"{config.data.validation_fraction:.0%} of train (seeded)"
+    test_split = _optional_split(config, "test")
+    test = to_examples(_cap(test_split.records, config), config.data, names) if test_split else []
+    if test_split:
+        sources["test"] = test_split.origin
+    return Prepared(names, train, validation, test, sources)
+
+
+def _optional_split(config: RunConfig, split: str) -> Split | None:
+    """Validation and test may be skipped when only the hub has them and it is unreachable."""
+    try:
+        return load_split(config, split)
+    except DataError as exc:
+        if looks_like_file(getattr(config.data, split) or ""):
+            raise
+        what = "carving validation from train" if split == "validation" else "no test scores"
+        notice(f"{split} split unavailable ({exc.message}); {what} (pass --{split} FILE)")
+        return None
+
+
+def _cap(records: list, config: RunConfig) -> list:
+    return records[: config.data.max_eval_samples] if config.data.max_eval_samples else records
+
+
+def _versions() -> dict[str, str]:
+    import accelerate
+    import torch
+    import transformers
+
+    return {
+        "bertcli": __version__,
+        "torch": torch.__version__,
+        "transformers": transformers.__version__,
+        "accelerate": accelerate.__version__,
+    }
+
+
+def model_meta(
+    config: RunConfig, source: ModelSource, labels: list[str], metrics: dict[str, Any]
+) -> dict[str, Any]:
+    """bertcli.json: everything eval/predict need to rebuild the task around the saved model."""
+    return {
+        "format": 1,
+        "task": config.task,
+        "labels": labels,
+        "max_length": config.train.max_length,
+        "pooling": config.model.pooling,
+        "clean": config.data.clean,
+        "text_column": config.data.text_column,
+        "pair_column": config.data.pair_column,
+        "windows": {"max_windows": 1, "stride": 0, "aggregate": "mean"},
+        "recipe": config.name,
+        "base_model": {"requested": source.requested, "origin": source.origin, "path": source.path},
+        "metrics": metrics,
+        "config": config.to_dict(),
+        "versions": _versions(),
+    }
+
+
+def _check_resume(config: RunConfig, out_dir: Path, resume: bool | None, overwrite: bool) -> bool:
+    """Decide whether this run continues an earlier one in the same output directory."""
+    from bertcli.train import checkpoint_dirs
+
+    saved = out_dir / CONFIG_FILE
+    if overwrite and out_dir.exists():
+        shutil.rmtree(out_dir)
+    has_checkpoint = bool(checkpoint_dirs(out_dir))
+    if resume and not has_checkpoint:
+        raise ConfigError(f"--resume: no checkpoint under {out_dir}/checkpoints")
+    if resume is False or not has_checkpoint:
+        if out_dir.exists() and any(out_dir.iterdir()) and resume is not False:
+            raise ConfigError(
+                f"{out_dir} is not empty and holds no checkpoint to resume",
+                "pass --overwrite to replace it, or choose another --output-dir",
+            )
+        return False
+    if saved.is_file():
+        previous = build(RunConfig, yaml.safe_load(saved.read_text()))
+        mine, theirs = config.to_dict(), previous.to_dict()
+        changed = [
+            f"{section}.{key}"
+            for section in mine
+            if isinstance(mine[section], dict)
+            for key in mine[section]
+            if mine[section][key] != theirs.get(section, {}).get(key)
+            and f"{section}.{key}" != "train.output_dir"
+        ]
+        if changed:
+            raise ConfigError(
+                f"{out_dir} holds a run with a different config ({', '.join(changed)})",
+                "re-run with the same settings to resume, --overwrite to start over, "
+                "or choose another --output-dir",
+            )
+    return True
+
+
+def finetune(
+    config: RunConfig, *, resume: bool | None = None, overwrite: bool = False
+) -> FinetuneResult:
+    """Fine-tune `config.model.name` on the recipe's data; resumes from checkpoints when present."""
+    out_dir = config.output_dir
+    resuming = _check_resume(config, out_dir, resume, overwrite)
+    source = resolve_model(config.model.name)
+    data = load_data(config)
+    if not data.train or not data.validation:
+        raise DataError(f"{data.sources['train']}: too few rows to train and validate")
+    info(
+        f"model {source.requested} ({source.origin}: {source.path}); "
+        f"{len(data.train)} train / {len(data.validation)} validation / {len(data.test)} test "
+        f"examples; labels {', '.join(data.label_names)}"
+    )
+
+    from accelerate import Accelerator
+    from accelerate.utils import set_seed
+
+    from bertcli.modeling.model import build_classifier, save_model, write_json_atomic
+    from bertcli.precision import resolve_precision
+    from bertcli.tasks import ClassificationTask
+    from bertcli.train import Trainer, checkpoint_dirs
+    from bertcli.evaluation import evaluate_examples
+
+    device_type = "cuda" if _cuda() else "cpu"
+    precision = resolve_precision(config.train.precision, device_type)
+    accelerator = Accelerator(
+        mixed_precision=precision,
+        gradient_accumulation_steps=config.train.grad_accum,
+        cpu=device_type == "cpu",
+    )
+    set_seed(config.train.seed)
+    model, tokenizer = build_classifier(
+        source.path,
+        data.label_names,
+        pooling=config.model.pooling,
+        dropout=config.model.dropout,
+        local_files_only=source.local_files_only,
+    )
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions and config.train.max_length > positions:
+        raise ConfigError(
+            f"train.max_length: {config.train.max_length} exceeds the model's {positions} positions"
+        )
+    task = ClassificationTask(data.label_names, config.train.max_length)
+    train_windows = task.windows(tokenizer, data.train)
+    eval_windows = task.windows(tokenizer, data.validation)
+
+    if accelerator.is_main_process:
+        out_dir.mkdir(parents=True, exist_ok=True)
+        (out_dir / CONFIG_FILE).write_text(dump_config(config))
+
+    def save_best(unwrapped: Any, path: Path, metrics: dict[str, Any]) -> None:
+        save_model(
+            unwrapped, tokenizer, path, model_meta(config, source, data.label_names, metrics)
+        )
+
+    trainer = Trainer(
+        accelerator=accelerator,
+        task=task,
+        model=model,
+        pad_id=tokenizer.pad_token_id or 0,
+        train_windows=train_windows,
+        eval_windows=eval_windows,
+        eval_examples=data.validation,
+        cfg=config.train,
+        out_dir=out_dir,
+        save_best=save_best,
+    )
+    if resuming:
+        trainer.resume_from(checkpoint_dirs(out_dir)[-1])
+    state = trainer.state if trainer.state.finished else trainer.train()
+
+    accelerator.wait_for_everyone()
+    metrics: dict[str, Any] = {}
+    if accelerator.is_main_process:
+        from bertcli.modeling.model import load_classifier
+
+        best = out_dir / "checkpoints" / "best"
+        final_model = load_classifier(best)[0] if best.is_dir() else accelerator.unwrap_model(model)
+        metrics = {"best_step": state.best_step, "steps": state.step}
+        for split, examples in (("validation", data.validation), ("test", data.test)):
+            if examples:
+                metrics[split] = evaluate_examples(
+                    final_model,
+                    tokenizer,
+                    task,
+                    examples,
+                    title=f"{config.name} {split}",
+                    precision=precision,
+                )
+        save_model(
+            final_model, tokenizer, out_dir, model_meta(config, source, data.label_names, metrics)
+        )
+        write_json_atomic(out_dir / METRICS_FILE, metrics)
+        info(f"[green]saved[/] fine-tuned model to {out_dir}")
+    accelerator.wait_for_everyone()
+    return FinetuneResult(out_dir, metrics, state.step, resuming)
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
+def read_metrics(out_dir: Path) -> dict[str, Any]:
+    return json.loads((out_dir / METRICS_FILE).read_text())

@@ -1,0 +1,37 @@
+"""Task metrics as in-code evaluate modules, plus rich renderers for their results."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from bertcli.metrics.report import render_classification_report, render_scalar_table
+
+if TYPE_CHECKING:
+    from bertcli.metrics.classification import (
+        ClassificationReport,
+        classification_metrics,
+    )
+
+__all__ = [
+    "ClassificationReport",
+    "classification_metrics",
+    "render_classification_report",
+    "render_scalar_table",
+]
+
+# `import evaluate` costs seconds (it pulls in transformers and torch), so metric
+# modules load on first use instead of whenever the CLI imports this package.
+_LAZY = {
+    "ClassificationReport": "bertcli.metrics.classification",
+    "classification_metrics": "bertcli.metrics.classification",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        import importlib
+
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -1,0 +1,1 @@
+"""Encoders with task heads, and saving/loading them as Hugging Face directories."""

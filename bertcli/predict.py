@@ -1,0 +1,81 @@
+"""Streaming prediction over a file or stdin: records in, formatted output lines out, in order."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from bertcli.data.load import Example, clean_text, pick_column
+from bertcli.data.readers import detect_format, iter_records
+from bertcli.errors import DataError
+
+OUTPUT_FORMATS = ("jsonl", "tsv")
+
+
+def _examples(
+    records: Iterator[tuple[str, dict[str, Any]]],
+    text_column: str,
+    pair_column: str | None,
+    clean: list[str],
+    passthrough: list[dict[str, Any]],
+) -> Iterator[Example]:
+    """Lazily map records to examples; the fields that pass through wait in `passthrough`."""
+    columns: tuple[str | None, str | None] | None = None
+    for location, record in records:
+        if columns is None:
+            text_col = pick_column(text_column, record, location, "--text-column")
+            pair_col = pick_column(pair_column, record, location, "--pair-column")
+            columns = (text_col, pair_col)
+        text_col, pair_col = columns
+        text, pair = record.get(text_col), record.get(pair_col) if pair_col else None
+        if text is None:
+            raise DataError(f"{location}: field {text_col!r} is missing or empty")
+        passthrough.append({k: v for k, v in record.items() if k not in (text_col, pair_col)})
+        yield Example(
+            clean_text(str(text), clean),
+            clean_text(str(pair), clean) if pair is not None else None,
+            None,
+            location,
+        )
+
+
+def format_line(extra: dict[str, Any], prediction: dict[str, Any], output_format: str) -> str:
+    if output_format == "tsv":
+        return f"{prediction['label']}\t{prediction['score']:.6f}\n"
+    return json.dumps({**extra, **prediction}, ensure_ascii=False) + "\n"
+
+
+def predict_records(
+    source: str | Path,
+    model_dir: str | Path,
+    *,
+    fmt: str | None = None,
+    text_column: str | None = None,
+    pair_column: str | None = None,
+    output_format: str = "jsonl",
+    batch_size: int = 64,
+    precision: str = "auto",
+    threads: int | None = None,
+) -> Iterator[str]:
+    """Yield one output line per input record, batch by batch, so memory stays flat."""
+    from bertcli.infer import Predictor
+
+    if output_format not in OUTPUT_FORMATS:
+        raise DataError(f"unknown output format {output_format!r} (use jsonl or tsv)")
+    fmt = fmt or ("text" if str(source) == "-" else detect_format(source))
+    records = iter_records(source, fmt)  # fails fast on a missing or empty file
+    predictor = Predictor(model_dir, precision=precision, batch_size=batch_size, threads=threads)
+    meta = predictor.meta
+    if fmt == "text":
+        if pair_column:
+            raise DataError("--pair-column needs CSV, TSV, JSON(L) or Parquet input")
+        text_col, pair_col = "text", None
+    else:
+        text_col = text_column or meta.get("text_column") or "text"
+        pair_col = pair_column or meta.get("pair_column")
+    passthrough: list[dict[str, Any]] = []
+    examples = _examples(records, text_col, pair_col, predictor.clean, passthrough)
+    for _, prediction in predictor.predict_stream(examples):
+        yield format_line(passthrough.pop(0), prediction, output_format)
