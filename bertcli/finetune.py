@@ -12,14 +12,14 @@ import yaml
 
 from bertcli import __version__
 from bertcli.config import RunConfig, build, dump_config
-from bertcli.console import info, notice
+from bertcli.console import info, is_main_process, notice
 from bertcli.data.load import (
     Example,
     Split,
-    looks_like_file,
     carve_validation,
     infer_label_names,
     load_split,
+    looks_like_file,
     raw_labels,
     to_examples,
 )
@@ -65,7 +65,8 @@ def load_data(config: RunConfig) -> Prepared:
     )
     if len(names) < 2:
         raise DataError(
-            f"{train_split.origin}: found {len(names)} label(s) ({', '.join(names)}); need at least 2",
+            f"{train_split.origin}: found {len(names)} label(s) ({', '.join(names)}); "
+            "need at least 2",
             f"check data.label_column ({config.data.label_column!r})",
         )
     train = to_examples(records, config.data, names)
@@ -142,6 +143,9 @@ def _check_resume(config: RunConfig, out_dir: Path, resume: bool | None, overwri
     from bertcli.train import checkpoint_dirs
 
     saved = out_dir / CONFIG_FILE
+    if not is_main_process():
+        # Under `accelerate launch` only rank 0 deletes and validates; the others follow it.
+        return resume is not False and not overwrite and bool(checkpoint_dirs(out_dir))
     if overwrite and out_dir.exists():
         shutil.rmtree(out_dir)
     has_checkpoint = bool(checkpoint_dirs(out_dir))
@@ -193,11 +197,11 @@ def finetune(
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
+    from bertcli.evaluation import evaluate_examples
     from bertcli.modeling.model import build_classifier, save_model, write_json_atomic
     from bertcli.precision import resolve_precision
     from bertcli.tasks import ClassificationTask
     from bertcli.train import Trainer, checkpoint_dirs
-    from bertcli.evaluation import evaluate_examples
 
     device_type = "cuda" if _cuda() else "cpu"
     precision = resolve_precision(config.train.precision, device_type)
@@ -255,7 +259,14 @@ def finetune(
 
         best = out_dir / "checkpoints" / "best"
         final_model = load_classifier(best)[0] if best.is_dir() else accelerator.unwrap_model(model)
-        metrics = {"best_step": state.best_step, "steps": state.step}
+        metrics = {
+            "best_step": state.best_step,
+            "steps": state.step,
+            "train_samples": state.samples,
+            "train_seconds": round(state.train_seconds, 2),
+            "train_samples_per_second": round(state.samples / max(state.train_seconds, 1e-9), 3),
+            "precision": precision,
+        }
         for split, examples in (("validation", data.validation), ("test", data.test)):
             if examples:
                 metrics[split] = evaluate_examples(

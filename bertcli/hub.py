@@ -1,4 +1,4 @@
-"""Where a model comes from: local directory, the Hugging Face hub, its cache, or the embedded MiniLM."""
+"""Where a model comes from: a local directory, the hub, its cache, or the embedded MiniLM."""
 
 from __future__ import annotations
 

@@ -103,7 +103,7 @@ class Predictor:
     def predict_stream(
         self, examples: Iterable[Example], chunk: int | None = None
     ) -> Iterator[tuple[Example, dict[str, Any]]]:
-        """Predict chunk by chunk (several batches, so length-sorting still pays), in input order."""
+        """Predict chunk by chunk (several batches, so length sorting pays), in input order."""
         for group in batched(examples, chunk or self.batch_size * 8):
             predictions = self.predict_examples(group)
             for i, example in enumerate(group):

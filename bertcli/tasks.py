@@ -1,4 +1,4 @@
-"""Task objects: how examples become windows, how windows' outputs become predictions and metrics."""
+"""Task objects: how examples become windows, and windows' outputs predictions and metrics."""
 
 from __future__ import annotations
 
@@ -80,7 +80,9 @@ class ClassificationTask:
         out = {
             "label": self.label_names[best],
             "score": round(float(row[best]), 6),
-            "scores": {name: round(float(p), 6) for name, p in zip(self.label_names, row)},
+            "scores": {
+                name: round(float(p), 6) for name, p in zip(self.label_names, row, strict=True)
+            },
         }
         if self.max_windows > 1:
             out["windows"] = counts[index]

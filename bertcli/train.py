@@ -43,6 +43,7 @@ class TrainState:
     epoch: int = 0
     batches_in_epoch: int = 0  # micro-batches of `epoch` consumed up to the last optimizer step
     samples: int = 0
+    train_seconds: float = 0.0  # time in forward/backward/step only, not evaluation or saving
     best_metric: float | None = None
     best_step: int | None = None
     evals_without_improvement: int = 0
@@ -86,6 +87,33 @@ def make_schedule(optimizer: torch.optim.Optimizer, total: int, warmup_ratio: fl
         return max(0.0, (total - step) / max(1, total - warmup))
 
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def rng_snapshot() -> dict[str, Any]:
+    import random
+
+    import numpy as np
+
+    snap = {
+        "python": random.getstate(),
+        "numpy": np.random.get_state(),
+        "torch": torch.get_rng_state(),
+    }
+    if torch.cuda.is_available():
+        snap["cuda"] = torch.cuda.get_rng_state_all()
+    return snap
+
+
+def rng_restore(snap: dict[str, Any]) -> None:
+    import random
+
+    import numpy as np
+
+    random.setstate(snap["python"])
+    np.random.set_state(snap["numpy"])
+    torch.set_rng_state(snap["torch"])
+    if "cuda" in snap:
+        torch.cuda.set_rng_state_all(snap["cuda"])
 
 
 def checkpoint_dirs(out_dir: Path) -> list[Path]:
@@ -218,7 +246,8 @@ class Trainer:
         if name not in metrics:
             raise BertcliError(
                 f"train.metric: {name!r} is not a metric of this task",
-                f"choose one of: {', '.join(k for k, v in metrics.items() if isinstance(v, float))}",
+                "choose one of: "
+                + ", ".join(k for k, v in metrics.items() if isinstance(v, float)),
             )
         value = float(metrics[name])
         summary = {k: v for k, v in metrics.items() if isinstance(v, int | float)}
@@ -252,7 +281,8 @@ class Trainer:
             f"precision {acc.mixed_precision}"
         )
         columns = TextColumn(
-            "loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  {task.fields[sps]:.1f} samples/s"
+            "loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  "
+            "{task.fields[sps]:.1f} samples/s"
         )
         self.model.train()
         stop = False
@@ -266,6 +296,10 @@ class Trainer:
                 sps=0.0,
             )
             started, seen_since, losses = time.perf_counter(), 0, []
+            mark, pending = started, 0
+            # Ctrl-C may land mid-step, after dropout consumed random numbers: the checkpoint must
+            # hold the RNG state of the last step boundary for a resumed run to match exactly.
+            boundary_rng = rng_snapshot()
             try:
                 while state.step < plan.total_steps and not stop:
                     self.batches.set_epoch(state.epoch)
@@ -282,6 +316,7 @@ class Trainer:
                             acc.backward(loss)
                             losses.append(loss.detach().float())
                             seen_since += batch["input_ids"].shape[0] * world
+                            pending += batch["input_ids"].shape[0] * world
                             if not acc.sync_gradients:
                                 continue
                             if cfg.max_grad_norm > 0:
@@ -289,10 +324,12 @@ class Trainer:
                             self.optimizer.step()
                             self.scheduler.step()
                             self.optimizer.zero_grad(set_to_none=True)
+                        now = time.perf_counter()
+                        state.train_seconds += now - mark
                         state.step += 1
                         state.batches_in_epoch = consumed
-                        state.samples += seen_since
-                        elapsed = time.perf_counter() - started
+                        state.samples, pending = state.samples + pending, 0
+                        elapsed = now - started
                         mean_loss = float(torch.stack(losses).mean())
                         lr = self.scheduler.get_last_lr()[0]
                         sps = seen_since / elapsed if elapsed > 0 else 0.0
@@ -312,6 +349,8 @@ class Trainer:
                             stop = self._after_eval(self.evaluate())
                         if state.step % cfg.save_steps == 0:
                             self.save_checkpoint()
+                        mark = time.perf_counter()
+                        boundary_rng = rng_snapshot()
                         if stop or state.step >= plan.total_steps:
                             break
                     else:
@@ -319,8 +358,10 @@ class Trainer:
                         state.batches_in_epoch = 0
                         if not cfg.eval_steps and state.step < plan.total_steps:
                             stop = self._after_eval(self.evaluate())
+                        mark = time.perf_counter()
             except KeyboardInterrupt:
                 if acc.num_processes == 1:
+                    rng_restore(boundary_rng)
                     path = self.save_checkpoint()
                     raise Interrupted(
                         f"interrupted at step {state.step}; checkpoint saved to {path}",

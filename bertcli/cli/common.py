@@ -16,7 +16,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def report_errors(func: F) -> F:
-    """Library errors -> `error: ...` on stderr and their exit code; tracebacks only with --debug."""
+    """Library errors -> `error: ...` on stderr and their exit code; tracebacks with --debug."""
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:

@@ -17,7 +17,8 @@ def evaluate(
         Path, typer.Option("--model", "-m", help="Model directory written by `bertcli finetune`.")
     ],
     data: Annotated[
-        list[str], typer.Option("--data", "-d", help="Labelled file(s): CSV, TSV, JSON(L), Parquet.")
+        list[str],
+        typer.Option("--data", "-d", help="Labelled file(s): CSV, TSV, JSON(L), Parquet."),
     ],
     text_column: Annotated[str | None, typer.Option(help="Default: as in training.")] = None,
     pair_column: Annotated[str | None, typer.Option(help="Default: as in training.")] = None,

@@ -121,7 +121,7 @@ def clean_text(text: str, steps: Sequence[str]) -> str:
 
 
 def pick_column(spec: str | None, record: dict[str, Any], location: str, flag: str) -> str | None:
-    """`spec` may list alternatives (`sentence1|#1 String`): hub and local files name columns apart."""
+    """`spec` may list alternatives (`sentence1|#1 String`): hub and local files differ."""
     if not spec:
         return None
     options = [s for s in spec.split("|") if s]

