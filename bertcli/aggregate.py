@@ -23,4 +23,4 @@ def pool_windows(
         counts = torch.zeros(n_examples).index_add_(0, index, torch.ones(len(index)))
         return total / counts.clamp(min=1).unsqueeze(-1)
     out = torch.full((n_examples, classes), float("-inf"))
-    return out.index_reduce_(0, index, logits, "amax")
+    return out.scatter_reduce_(0, index.unsqueeze(-1).expand_as(logits), logits, reduce="amax")

@@ -17,6 +17,14 @@ TASKS = ("classification",)
 PRECISIONS = ("auto", "bf16", "fp16", "no")
 POOLINGS = ("cls", "mean")
 CLEANERS = ("html", "whitespace")
+LONG_INPUT_STRATEGIES = ("head", "tail", "head+tail", "chunk")
+AGGREGATIONS = ("mean", "max")
+
+
+def raise_all(problems: list[str]) -> None:
+    """Report every problem of a section at once, not one per run."""
+    if problems:
+        raise ConfigError("; ".join(problems))
 
 
 def _f(default: Any = dataclasses.MISSING, help: str = "", **kw: Any) -> Any:
@@ -44,13 +52,15 @@ class DataConfig:
     max_eval_samples: int | None = _f(None, "Use only the first N validation/test examples")
 
     def __post_init__(self) -> None:
+        problems: list[str] = []
         bad = [c for c in self.clean if c not in CLEANERS]
         if bad:
-            raise ConfigError(f"data.clean: unknown step {bad[0]!r} (valid: {', '.join(CLEANERS)})")
+            problems.append(f"data.clean: unknown step {bad[0]!r} (valid: {', '.join(CLEANERS)})")
         if not 0.0 < self.validation_fraction < 1.0:
-            raise ConfigError(
+            problems.append(
                 f"data.validation_fraction: {self.validation_fraction} is not between 0 and 1"
             )
+        raise_all(problems)
 
 
 @dataclass
@@ -62,10 +72,10 @@ class ModelConfig:
     dropout: float | None = _f(None, "Classifier dropout (default: the model's)")
 
     def __post_init__(self) -> None:
+        problems: list[str] = []
         if self.pooling not in POOLINGS:
-            raise ConfigError(
-                f"model.pooling: {self.pooling!r} is not one of {', '.join(POOLINGS)}"
-            )
+            problems.append(f"model.pooling: {self.pooling!r} is not one of {', '.join(POOLINGS)}")
+        raise_all(problems)
 
 
 @dataclass
@@ -92,26 +102,53 @@ class TrainConfig:
     log_steps: int = _f(10, "Write a training-log line every N steps")
 
     def __post_init__(self) -> None:
+        problems: list[str] = []
         positive = ("batch_size", "eval_batch_size", "grad_accum", "save_steps", "log_steps")
         for name in positive:
             if getattr(self, name) < 1:
-                raise ConfigError(f"train.{name}: must be at least 1, got {getattr(self, name)}")
+                problems.append(f"train.{name}: must be at least 1, got {getattr(self, name)}")
         if self.max_steps is not None and self.max_steps < 1:
-            raise ConfigError(f"train.max_steps: must be at least 1, got {self.max_steps}")
+            problems.append(f"train.max_steps: must be at least 1, got {self.max_steps}")
         if self.epochs <= 0:
-            raise ConfigError(f"train.epochs: must be positive, got {self.epochs}")
+            problems.append(f"train.epochs: must be positive, got {self.epochs}")
         if self.lr <= 0:
-            raise ConfigError(f"train.lr: must be positive, got {self.lr}")
+            problems.append(f"train.lr: must be positive, got {self.lr}")
         if not 8 <= self.max_length <= 8192:
-            raise ConfigError(
-                f"train.max_length: must be between 8 and 8192, got {self.max_length}"
-            )
+            problems.append(f"train.max_length: must be between 8 and 8192, got {self.max_length}")
         if not 0.0 <= self.warmup_ratio < 1.0:
-            raise ConfigError(f"train.warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
+            problems.append(f"train.warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
         if self.precision not in PRECISIONS:
-            raise ConfigError(
+            problems.append(
                 f"train.precision: {self.precision!r} is not one of {', '.join(PRECISIONS)}"
             )
+        raise_all(problems)
+
+
+@dataclass
+class LongInputsConfig:
+    strategy: str = _f(
+        "head", "Texts longer than max_length: head, tail, head+tail (truncation) or chunk"
+    )
+    head_tokens: int = _f(128, "head+tail: tokens kept from the start (the rest from the end)")
+    stride: int = _f(128, "chunk: tokens shared by consecutive windows")
+    max_windows: int = _f(32, "chunk: at most this many windows per text (0: no limit)")
+    aggregate: str = _f("mean", "chunk: pool window logits per text by mean or max")
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if self.strategy not in LONG_INPUT_STRATEGIES:
+            problems.append(
+                f"long_inputs.strategy: {self.strategy!r} is not one of "
+                + ", ".join(LONG_INPUT_STRATEGIES)
+            )
+        if self.aggregate not in AGGREGATIONS:
+            problems.append(
+                f"long_inputs.aggregate: {self.aggregate!r} is not one of {', '.join(AGGREGATIONS)}"
+            )
+        for name in ("head_tokens", "stride", "max_windows"):
+            if getattr(self, name) < 0:
+                problems.append(f"long_inputs.{name}: must be >= 0, got {getattr(self, name)}")
+        raise_all(problems)
 
 
 @dataclass
@@ -121,10 +158,19 @@ class RunConfig:
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
+    long_inputs: LongInputsConfig = field(default_factory=LongInputsConfig)
 
     def __post_init__(self) -> None:
+        problems: list[str] = []
         if self.task not in TASKS:
-            raise ConfigError(f"task: {self.task!r} is not one of {', '.join(TASKS)}")
+            problems.append(f"task: {self.task!r} is not one of {', '.join(TASKS)}")
+        li = self.long_inputs
+        if li.strategy == "chunk" and li.stride >= self.train.max_length - 3:
+            problems.append(
+                f"long_inputs.stride: {li.stride} leaves no new tokens in windows of "
+                f"{self.train.max_length}; use a stride below max_length / 2"
+            )
+        raise_all(problems)
 
     @property
     def output_dir(self) -> Path:
@@ -213,13 +259,13 @@ def parse_override(text: str) -> tuple[str, Any]:
 
 def apply_overrides(data: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
     valid = all_keys()
+    unknown = [key for key in overrides if key not in valid]
+    if unknown:
+        raise ConfigError(
+            f"unknown config key {', '.join(map(repr, unknown))}",
+            f"valid keys: {', '.join(sorted(valid))}",
+        )
     for key, value in overrides.items():
-        if value is None and key not in valid:
-            continue
-        if key not in valid:
-            raise ConfigError(
-                f"unknown config key {key!r}", f"valid keys: {', '.join(sorted(valid))}"
-            )
         node = data
         *parents, leaf = key.split(".")
         for part in parents:
@@ -296,7 +342,8 @@ def build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     unknown = sorted(set(data) - names)
     if unknown:
         valid = ", ".join(k for k in all_keys() if k.startswith(prefix))
-        problems.append(f"unknown key {prefix}{unknown[0]!r} (valid keys: {valid})")
+        keys = ", ".join(repr(f"{prefix}{key}") for key in unknown)
+        problems.append(f"unknown key {keys} (valid keys: {valid})")
     kwargs: dict[str, Any] = {}
     for name in names & set(data):
         hint, value, key = hints[name], data[name], f"{prefix}{name}"
@@ -307,12 +354,13 @@ def build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
                 kwargs[name] = _coerce(value, hint, key)
         except ConfigError as exc:
             problems.append(exc.message)
-    if not problems:
-        try:
-            return cls(**kwargs)
-        except ConfigError as exc:
-            problems.append(exc.message)
-    raise ConfigError("; ".join(problems))
+    # Construct even when some fields failed, so their siblings' checks run and report too.
+    try:
+        instance = cls(**kwargs)
+    except ConfigError as exc:
+        problems.append(exc.message)
+    raise_all(problems)
+    return instance
 
 
 def load_config(

@@ -54,9 +54,12 @@ def evaluate_model(
     label_column: str | None = None,
     precision: str = "auto",
     batch_size: int = 64,
+    long_inputs: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Metrics of a saved model on each labelled file, keyed by file name."""
-    predictor = Predictor(model_dir, precision=precision, batch_size=batch_size)
+    predictor = Predictor(
+        model_dir, precision=precision, batch_size=batch_size, long_inputs=long_inputs
+    )
     meta = predictor.meta
     data = DataConfig(
         text_column=text_column or meta.get("text_column") or "text",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -129,7 +129,7 @@ def model_meta(
         "clean": config.data.clean,
         "text_column": config.data.text_column,
         "pair_column": config.data.pair_column,
-        "windows": {"max_windows": 1, "stride": 0, "aggregate": "mean"},
+        "long_inputs": asdict(config.long_inputs),
         "recipe": config.name,
         "base_model": {"requested": source.requested, "origin": source.origin, "path": source.path},
         "metrics": metrics,
@@ -223,7 +223,9 @@ def finetune(
         raise ConfigError(
             f"train.max_length: {config.train.max_length} exceeds the model's {positions} positions"
         )
-    task = ClassificationTask(data.label_names, config.train.max_length)
+    task = ClassificationTask.from_settings(
+        data.label_names, config.train.max_length, asdict(config.long_inputs)
+    )
     train_windows = task.windows(tokenizer, data.train)
     eval_windows = task.windows(tokenizer, data.validation)
 

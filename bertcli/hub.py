@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import sys
 import threading
 import urllib.request
 from dataclasses import dataclass
@@ -47,6 +48,23 @@ def _probe(url: str, result: list[bool]) -> None:
         result.append(False)
 
 
+def go_offline() -> None:
+    """Make later hub calls (datasets, transformers) fail fast instead of retrying the network.
+
+    The libraries read these settings once at import, so modules already loaded are patched too.
+    """
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    os.environ["HF_DATASETS_OFFLINE"] = "1"
+    for module, attribute in (
+        ("huggingface_hub.constants", "HF_HUB_OFFLINE"),
+        ("datasets.config", "HF_HUB_OFFLINE"),
+        ("datasets.config", "HF_DATASETS_OFFLINE"),
+    ):
+        loaded = sys.modules.get(module)
+        if loaded is not None and hasattr(loaded, attribute):
+            setattr(loaded, attribute, True)
+
+
 def hub_reachable() -> bool:
     """Whether the hub answers within a few seconds; DNS lookups cannot hang us (thread + join)."""
     global _reachable
@@ -61,9 +79,7 @@ def hub_reachable() -> bool:
             thread.join(PROBE_TIMEOUT_S + 0.5)
             _reachable = bool(result and result[0])
         if not _reachable:
-            # Later hub calls (datasets, transformers) must not retry the network and hang.
-            os.environ["HF_HUB_OFFLINE"] = "1"
-            os.environ["HF_DATASETS_OFFLINE"] = "1"
+            go_offline()
     return _reachable
 
 

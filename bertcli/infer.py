@@ -43,6 +43,16 @@ def window_logits(
     return out if out is not None else torch.empty((0, 0))
 
 
+def resolve_long_inputs(saved: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The model's saved long-input settings with command-line overrides, validated."""
+    from dataclasses import asdict
+
+    from bertcli.config import LongInputsConfig, build
+
+    merged = {**saved, **{k: v for k, v in overrides.items() if v is not None}}
+    return asdict(build(LongInputsConfig, merged, "long_inputs."))
+
+
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
     batch: list[Any] = []
     for item in items:
@@ -65,7 +75,9 @@ class Predictor:
         batch_size: int = 64,
         device: str | None = None,
         threads: int | None = None,
+        long_inputs: dict[str, Any] | None = None,
     ) -> None:
+        """`long_inputs` overrides the long-input settings saved with the model (strategy, ...)."""
         from bertcli.modeling.model import load_classifier
 
         if threads:
@@ -75,13 +87,9 @@ class Predictor:
         self.model.to(self.device)
         self.precision = resolve_precision(precision, self.device.type)
         self.batch_size = batch_size
-        windowing = self.meta.get("windows", {})
-        self.task = ClassificationTask(
-            label_names=list(self.meta["labels"]),
-            max_length=int(self.meta["max_length"]),
-            stride=int(windowing.get("stride", 0)),
-            max_windows=int(windowing.get("max_windows", 1)),
-            aggregate=windowing.get("aggregate", "mean"),
+        settings = resolve_long_inputs(self.meta.get("long_inputs", {}), long_inputs or {})
+        self.task = ClassificationTask.from_settings(
+            self.meta["labels"], self.meta["max_length"], settings
         )
 
     @property

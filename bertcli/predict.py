@@ -42,9 +42,11 @@ def _examples(
 
 
 def format_line(extra: dict[str, Any], prediction: dict[str, Any], output_format: str) -> str:
+    """One output line; input fields named like an output field are kept as `input_<name>`."""
     if output_format == "tsv":
-        return f"{prediction['label']}\t{prediction['score']:.6f}\n"
-    return json.dumps({**extra, **prediction}, ensure_ascii=False) + "\n"
+        return f"{prediction['label']}\t{prediction['score']:.6f}\t{prediction['windows']}\n"
+    kept = {(f"input_{k}" if k in prediction else k): v for k, v in extra.items()}
+    return json.dumps({**kept, **prediction}, ensure_ascii=False) + "\n"
 
 
 def predict_records(
@@ -58,6 +60,7 @@ def predict_records(
     batch_size: int = 64,
     precision: str = "auto",
     threads: int | None = None,
+    long_inputs: dict[str, Any] | None = None,
 ) -> Iterator[str]:
     """Yield one output line per input record, batch by batch, so memory stays flat."""
     from bertcli.infer import Predictor
@@ -66,7 +69,13 @@ def predict_records(
         raise DataError(f"unknown output format {output_format!r} (use jsonl or tsv)")
     fmt = fmt or ("text" if str(source) == "-" else detect_format(source))
     records = iter_records(source, fmt)  # fails fast on a missing or empty file
-    predictor = Predictor(model_dir, precision=precision, batch_size=batch_size, threads=threads)
+    predictor = Predictor(
+        model_dir,
+        precision=precision,
+        batch_size=batch_size,
+        threads=threads,
+        long_inputs=long_inputs,
+    )
     meta = predictor.meta
     if fmt == "text":
         if pair_column:

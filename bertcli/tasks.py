@@ -37,9 +37,17 @@ class ClassificationTask:
 
     label_names: list[str]
     max_length: int
-    stride: int = 0
-    max_windows: int = 1
+    strategy: str = "head"
+    head_tokens: int = 128
+    stride: int = 128
+    max_windows: int = 32
     aggregate: str = "mean"
+
+    @classmethod
+    def from_settings(
+        cls, label_names: list[str], max_length: int, long_inputs: dict[str, Any]
+    ) -> ClassificationTask:
+        return cls(list(label_names), int(max_length), **long_inputs)
 
     name = "classification"
     metric_names = ("accuracy", "macro_f1")
@@ -53,6 +61,8 @@ class ClassificationTask:
             [e.pair or "" for e in examples] if has_pairs else None,
             max_length=self.max_length,
             labels=labels,  # type: ignore[arg-type]
+            strategy=self.strategy,
+            head_tokens=self.head_tokens,
             stride=self.stride,
             max_windows=self.max_windows,
         )
@@ -84,6 +94,5 @@ class ClassificationTask:
                 name: round(float(p), 6) for name, p in zip(self.label_names, row, strict=True)
             },
         }
-        if self.max_windows > 1:
-            out["windows"] = counts[index]
+        out["windows"] = counts[index]
         return out

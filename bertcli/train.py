@@ -157,6 +157,9 @@ class Trainer:
             WindowDataset(train_windows),
             batch_sampler=self.batches,
             collate_fn=Collator(train_windows, pad_id),
+            # A private generator: iterating must not draw from the global RNG (dropout's), or a
+            # resumed run, which iterates differently, would get different dropout masks.
+            generator=torch.Generator(),
         )
         eval_sampler = EpochBatches(
             eval_windows.lengths(), cfg.eval_batch_size, shuffle=False, group_by_length=True, seed=0
@@ -165,6 +168,7 @@ class Trainer:
             WindowDataset(eval_windows),
             batch_sampler=eval_sampler,
             collate_fn=Collator(eval_windows, pad_id),
+            generator=torch.Generator(),
         )
         optimizer = make_optimizer(model, cfg)
         self.model, self.optimizer, self.train_dl, self.eval_dl = accelerator.prepare(
@@ -302,11 +306,14 @@ class Trainer:
             boundary_rng = rng_snapshot()
             try:
                 while state.step < plan.total_steps and not stop:
-                    self.batches.set_epoch(state.epoch)
+                    # accelerate's loader keeps its own epoch counter and pushes it to the sampler
+                    # on iteration; it restarts at 0 after a resume, so set it explicitly.
+                    self.train_dl.set_epoch(state.epoch)
                     loader = self.train_dl
                     skip = state.batches_in_epoch
                     if skip:
                         loader = acc.skip_first_batches(self.train_dl, skip)
+                        loader.set_epoch(state.epoch)
                     consumed = skip
                     for batch in loader:
                         consumed += 1

@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import csv
+import os
 import random
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
+
+OFFLINE_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
+# Set before any test module is imported: huggingface_hub and datasets read these once, at import,
+# and some test modules import them at collection time, before any fixture runs.
+os.environ.update(dict.fromkeys(OFFLINE_ENV, "1"))
+os.environ.pop("BERTCLI_DATA_DIR", None)
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 VOCAB = ASSETS / "vocab.txt"
@@ -47,24 +53,12 @@ def write_csv(path: Path, rows: list[tuple[str, ...]], header: tuple[str, ...]) 
     return path
 
 
-def _go_offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    for name in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-        monkeypatch.setenv(name, "1")
-    monkeypatch.delenv("BERTCLI_DATA_DIR", raising=False)
-
-
-@pytest.fixture(scope="session", autouse=True)
-def _offline_session() -> Iterator[None]:
-    """Session fixtures (the trained tiny model) run offline too."""
-    with pytest.MonkeyPatch.context() as monkeypatch:
-        _go_offline(monkeypatch)
-        yield
-
-
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may reach the network or see the developer's data folder."""
-    _go_offline(monkeypatch)
+    for name in OFFLINE_ENV:
+        monkeypatch.setenv(name, "1")  # restored after tests that probe a local fake hub
+    monkeypatch.delenv("BERTCLI_DATA_DIR", raising=False)
     import bertcli.hub
 
     # The reachability probe is cached per process; every test decides afresh (offline).

@@ -25,9 +25,9 @@ def report_errors(func: F) -> F:
         except BertcliError as exc:
             if is_debug():
                 console.print_exception()
-            console.print(f"[bold red]error:[/] {exc.message}", markup=True, highlight=False)
+            console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
             if exc.hint:
-                console.print(f"  [dim]hint:[/] {exc.hint}")
+                console.print(f"  [dim]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             console.print("[bold red]interrupted[/]")

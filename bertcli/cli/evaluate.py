@@ -9,6 +9,13 @@ from typing import Annotated
 import typer
 
 from bertcli.cli.common import report_errors
+from bertcli.cli.options import (
+    AggregateOpt,
+    LongInputsOpt,
+    MaxWindowsOpt,
+    StrideOpt,
+    long_input_settings,
+)
 
 
 @report_errors
@@ -27,6 +34,10 @@ def evaluate(
         Path | None, typer.Option("--output", "-o", help="Also write the metrics JSON here.")
     ] = None,
     batch_size: Annotated[int, typer.Option(help="Examples per batch.")] = 64,
+    long_inputs: LongInputsOpt = None,
+    aggregate: AggregateOpt = None,
+    stride: StrideOpt = None,
+    max_windows: MaxWindowsOpt = None,
     precision: Annotated[str, typer.Option(help="auto, bf16, fp16 or no.")] = "auto",
 ) -> None:
     """Score a model on labelled data: a table on stderr, the metrics JSON on stdout."""
@@ -41,6 +52,7 @@ def evaluate(
         label_column=label_column,
         precision=precision,
         batch_size=batch_size,
+        long_inputs=long_input_settings(long_inputs, aggregate, stride, max_windows),
     )
     if output:
         write_json_atomic(output, results)

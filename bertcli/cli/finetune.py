@@ -9,6 +9,13 @@ from typing import Annotated
 import typer
 
 from bertcli.cli.common import parse_overrides, report_errors
+from bertcli.cli.options import (
+    AggregateOpt,
+    LongInputsOpt,
+    MaxWindowsOpt,
+    StrideOpt,
+    long_input_settings,
+)
 
 
 class Precision(str, Enum):
@@ -43,6 +50,10 @@ def finetune(
         Precision | None,
         typer.Option(help="auto picks bf16 on GPUs and on CPUs with AVX-512 BF16/AMX."),
     ] = None,
+    long_inputs: LongInputsOpt = None,
+    aggregate: AggregateOpt = None,
+    stride: StrideOpt = None,
+    max_windows: MaxWindowsOpt = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override any recipe key: dotted.key=value (repeatable)."),
@@ -80,6 +91,8 @@ def finetune(
             "train.precision": precision.value if precision else None,
         }
     )
+    long = long_input_settings(long_inputs, aggregate, stride, max_windows)
+    overrides.update({f"long_inputs.{key}": value for key, value in long.items()})
     config = load_config(recipe, overrides, set_ or [])
 
     from bertcli.finetune import finetune as run

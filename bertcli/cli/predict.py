@@ -9,6 +9,13 @@ from typing import Annotated
 import typer
 
 from bertcli.cli.common import report_errors
+from bertcli.cli.options import (
+    AggregateOpt,
+    LongInputsOpt,
+    MaxWindowsOpt,
+    StrideOpt,
+    long_input_settings,
+)
 
 
 class OutputFormat(str, Enum):
@@ -43,6 +50,10 @@ def predict(
         OutputFormat, typer.Option("--format", "-f", help="jsonl or tsv.")
     ] = OutputFormat.jsonl,
     batch_size: Annotated[int, typer.Option(help="Examples per batch.")] = 64,
+    long_inputs: LongInputsOpt = None,
+    aggregate: AggregateOpt = None,
+    stride: StrideOpt = None,
+    max_windows: MaxWindowsOpt = None,
     precision: Annotated[str, typer.Option(help="auto, bf16, fp16 or no (fp32).")] = "auto",
     threads: Annotated[int | None, typer.Option(help="CPU threads for PyTorch.")] = None,
 ) -> None:
@@ -60,6 +71,7 @@ def predict(
         batch_size=batch_size,
         precision=precision,
         threads=threads,
+        long_inputs=long_input_settings(long_inputs, aggregate, stride, max_windows),
     ):
         sys.stdout.write(line)
         sys.stdout.flush()

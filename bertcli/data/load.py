@@ -46,7 +46,7 @@ class Split:
 
 
 def looks_like_file(value: str) -> bool:
-    return Path(value).suffix.lower() in LOCAL_SUFFIXES or os.sep in value or Path(value).exists()
+    return Path(value).suffix.lower() in LOCAL_SUFFIXES or os.sep in value or Path(value).is_file()
 
 
 def _data_dir_file(recipe: str, split: str) -> Path | None:
@@ -197,7 +197,7 @@ def to_examples(
     text_col = pick_column(data.text_column, first, location, "--text-column")
     pair_col = pick_column(data.pair_column, first, location, "--pair-column")
     label_col = (
-        pick_column(data.label_column, first, location, "--set data.label_column=NAME")
+        pick_column(data.label_column, first, location, "pass --set data.label_column=NAME")
         if with_labels
         else None
     )
@@ -218,7 +218,7 @@ def raw_labels(records: Sequence[Record], data: DataConfig) -> list[Any]:
     if not records:
         return []
     location, first = records[0]
-    column = pick_column(data.label_column, first, location, "--set data.label_column=NAME")
+    column = pick_column(data.label_column, first, location, "pass --set data.label_column=NAME")
     return [record.get(column) for _, record in records]  # type: ignore[arg-type]
 
 

@@ -1,15 +1,23 @@
 """Tokenize examples into model windows, keeping a mapping from each window back to its example.
 
 Training, evaluation and prediction all go through `make_windows`, so an example is tokenized the
-same way everywhere. One example may become several windows (`max_windows > 1`): consecutive
-windows overlap by `stride` tokens and each carries [CLS] ... [SEP] (and the pair text).
+same way everywhere. Long texts are handled by one of four strategies:
+
+* `head`, `tail`, `head+tail`: one window per example, keeping the first tokens, the last tokens, or
+  the first `head_tokens` and the rest from the end (Sun et al. 2019: head+tail works best on IMDb);
+* `chunk`: the first text is split into windows of `max_length` tokens, consecutive windows sharing
+  `stride` tokens, each with [CLS] ... [SEP] and the pair text; at most `max_windows` per example
+  (0: no limit), keeping the first ones.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cache
 from typing import Any
+
+STRATEGIES = ("head", "tail", "head+tail", "chunk")
 
 
 @dataclass
@@ -33,6 +41,68 @@ class Windows:
             counts[index] += 1
         return counts
 
+    def add(self, ids: list[int], types: list[int], example: int, label: int | None) -> None:
+        self.input_ids.append(ids)
+        self.token_type_ids.append(types)
+        self.example_index.append(example)
+        if self.labels is not None:
+            self.labels.append(int(label))  # type: ignore[arg-type]
+
+
+@dataclass(frozen=True)
+class Template:
+    """Where a tokenizer puts its special tokens: [CLS] a [SEP] (b [SEP]) for BERT."""
+
+    prefix: tuple[int, ...]
+    middle: tuple[int, ...]
+    suffix: tuple[int, ...]
+    single_prefix: tuple[int, ...]
+    single_suffix: tuple[int, ...]
+
+    def build(self, a: list[int], b: list[int] | None) -> tuple[list[int], list[int]]:
+        if b is None:
+            ids = [*self.single_prefix, *a, *self.single_suffix]
+            return ids, [0] * len(ids)
+        first = [*self.prefix, *a, *self.middle]
+        return first + b + list(self.suffix), [0] * len(first) + [1] * (len(b) + len(self.suffix))
+
+    def specials(self, pair: bool) -> int:
+        if pair:
+            return len(self.prefix) + len(self.middle) + len(self.suffix)
+        return len(self.single_prefix) + len(self.single_suffix)
+
+
+def _split_around(full: list[int], parts: list[list[int]]) -> list[tuple[int, ...]]:
+    """The special-token runs around `parts` inside `full` (parts appear in order)."""
+    runs, pos = [], 0
+    for part in parts:
+        start = next(i for i in range(pos, len(full)) if full[i : i + len(part)] == part)
+        runs.append(tuple(full[pos:start]))
+        pos = start + len(part)
+    runs.append(tuple(full[pos:]))
+    return runs
+
+
+@cache
+def _template(tokenizer: Any) -> Template:
+    a = tokenizer("a", add_special_tokens=False)["input_ids"]
+    b = tokenizer("b", add_special_tokens=False)["input_ids"]
+    single_prefix, single_suffix = _split_around(tokenizer("a")["input_ids"], [a])
+    prefix, middle, suffix = _split_around(tokenizer("a", "b")["input_ids"], [a, b])
+    return Template(prefix, middle, suffix, single_prefix, single_suffix)
+
+
+def select_tokens(ids: list[int], budget: int, strategy: str, head_tokens: int) -> list[int]:
+    """Keep `budget` of `ids` by strategy: the head, the tail, or head_tokens of head + the tail."""
+    if len(ids) <= budget:
+        return ids
+    if strategy == "tail":
+        return ids[len(ids) - budget :]
+    if strategy == "head+tail":
+        head = min(head_tokens, budget)
+        return ids[:head] + ids[len(ids) - (budget - head) :]
+    return ids[:budget]
+
 
 def make_windows(
     tokenizer: Any,
@@ -41,38 +111,61 @@ def make_windows(
     *,
     max_length: int,
     labels: Sequence[int] | None = None,
+    strategy: str = "head",
+    head_tokens: int = 128,
     stride: int = 0,
     max_windows: int = 1,
 ) -> Windows:
-    """Tokenize `texts` (and `pairs`) into windows of at most `max_length` tokens.
+    """Tokenize `texts` (and `pairs`) into windows of at most `max_length` tokens."""
+    if strategy not in STRATEGIES:
+        raise ValueError(f"unknown long-input strategy {strategy!r}")
+    windows = Windows(labels=[] if labels is not None else None)
+    if strategy == "chunk":
+        return _chunk(tokenizer, texts, pairs, max_length, labels, stride, max_windows, windows)
+    template = _template(tokenizer)
+    text_ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    pair_ids = tokenizer(list(pairs), add_special_tokens=False)["input_ids"] if pairs else None
+    for i, ids in enumerate(text_ids):
+        b = pair_ids[i] if pair_ids is not None else None
+        budget = max_length - template.specials(b is not None)
+        if b is not None:
+            # The pair is kept whole unless it would leave the text less than half the window.
+            b = b[: max(0, budget - min(len(ids), budget // 2))]
+            budget -= len(b)
+        a = select_tokens(ids, budget, strategy, head_tokens)
+        window, types = template.build(a, b)
+        windows.add(window, types, i, labels[i] if labels is not None else None)
+    return windows
 
-    With `max_windows == 1` the text is truncated after its first `max_length` tokens; with more,
-    the first text is split into overlapping windows and the pair is repeated in each.
-    """
-    if stride and stride >= max_length:
+
+def _chunk(
+    tokenizer: Any,
+    texts: Sequence[str],
+    pairs: Sequence[str] | None,
+    max_length: int,
+    labels: Sequence[int] | None,
+    stride: int,
+    max_windows: int,
+    windows: Windows,
+) -> Windows:
+    if stride >= max_length:
         raise ValueError(f"stride {stride} must be smaller than max_length {max_length}")
-    chunked = max_windows > 1
     enc = tokenizer(
         list(texts),
         list(pairs) if pairs is not None else None,
-        truncation="only_first" if (chunked and pairs is not None) else True,
+        truncation="only_first" if pairs is not None else True,
         max_length=max_length,
-        stride=stride if chunked else 0,
-        return_overflowing_tokens=chunked,
+        stride=stride,
+        return_overflowing_tokens=True,
         return_token_type_ids=True,
         return_attention_mask=False,
         padding=False,
     )
-    mapping = enc["overflow_to_sample_mapping"] if chunked else range(len(texts))
-    windows = Windows(labels=[] if labels is not None else None)
     seen: dict[int, int] = {}
-    for w, example in enumerate(mapping):
+    for w, example in enumerate(enc["overflow_to_sample_mapping"]):
         seen[example] = seen.get(example, 0) + 1
-        if seen[example] > max_windows:
+        if max_windows and seen[example] > max_windows:
             continue
-        windows.input_ids.append(enc["input_ids"][w])
-        windows.token_type_ids.append(enc["token_type_ids"][w])
-        windows.example_index.append(int(example))
-        if windows.labels is not None:
-            windows.labels.append(int(labels[example]))  # type: ignore[index]
+        label = labels[example] if labels is not None else None
+        windows.add(enc["input_ids"][w], enc["token_type_ids"][w], int(example), label)
     return windows

@@ -171,11 +171,6 @@ def test_split_not_configured_and_not_in_data_dir_is_none(data_dir: Path) -> Non
     assert load_split(load_config("imdb"), "validation") is None
 
 
-@pytest.mark.xfail(
-    reason="BUG: data.load.looks_like_file treats a hub split name as a file when a directory "
-    "of that name exists in the working directory (`test/`), so the data dir is never consulted",
-    strict=True,
-)
 def test_hub_split_name_is_not_mistaken_for_a_directory_in_cwd(
     tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import os
 import socket
 import threading
 import time
@@ -61,7 +62,7 @@ def test_directory_without_config_json_is_a_model_error(tmp_path: Path) -> None:
 
 
 def test_missing_relative_path_is_a_model_error_not_a_hub_lookup() -> None:
-    with pytest.raises(ModelError, match="no config.json"):
+    with pytest.raises(ModelError, match=r"no config\.json"):
         resolve_model("./runs/does-not-exist")
 
 
@@ -71,6 +72,36 @@ def test_offline_env_means_unreachable_without_probing(monkeypatch: pytest.Monke
 
     monkeypatch.setattr(bertcli.hub, "_probe", fail)
     assert hub_reachable() is False
+
+
+@pytest.fixture
+def no_proxy(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The fake hubs below listen on 127.0.0.1; a proxy from the environment must not intercept."""
+    for name in (
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+def test_offline_detection_reaches_already_imported_hub_libraries(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import datasets.config
+    import huggingface_hub.constants
+
+    # As if both were imported while the network looked fine; then the probe fails.
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+    monkeypatch.setattr(bertcli.hub, "_probe", lambda url, result: result.append(False))
+    assert hub_reachable() is False
+    assert huggingface_hub.constants.HF_HUB_OFFLINE is True
+    assert datasets.config.HF_HUB_OFFLINE is True
 
 
 @pytest.fixture
@@ -84,16 +115,14 @@ def silent_server() -> Iterator[str]:
 
 
 def test_a_hub_that_never_answers_is_detected_within_seconds(
-    silent_server: str, monkeypatch: pytest.MonkeyPatch
+    silent_server: str, no_proxy: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv("HF_HUB_OFFLINE")
     monkeypatch.setenv("HF_ENDPOINT", silent_server)
     started = time.monotonic()
     assert hub_reachable() is False
     assert time.monotonic() - started < 5.0
-    # Later hub libraries are told to stay offline instead of retrying.
-    import os
-
+    # Hub libraries imported later are told to stay offline instead of retrying.
     assert os.environ["HF_HUB_OFFLINE"] == "1"
     started = time.monotonic()
     assert hub_reachable() is False
@@ -101,7 +130,7 @@ def test_a_hub_that_never_answers_is_detected_within_seconds(
 
 
 class _NotFound(http.server.BaseHTTPRequestHandler):
-    def do_HEAD(self) -> None:  # noqa: N802 (http.server's naming)
+    def do_HEAD(self) -> None:
         self.send_response(404)
         self.end_headers()
 
@@ -110,7 +139,7 @@ class _NotFound(http.server.BaseHTTPRequestHandler):
 
 
 def test_a_hub_that_answers_with_an_error_status_is_reachable(
-    monkeypatch: pytest.MonkeyPatch,
+    no_proxy: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     server = http.server.HTTPServer(("127.0.0.1", 0), _NotFound)
     thread = threading.Thread(target=server.serve_forever, daemon=True)

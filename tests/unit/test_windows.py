@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+from itertools import pairwise
 from pathlib import Path
 
 import pytest
@@ -43,7 +44,7 @@ def test_single_window_truncates_to_max_length_one_window_per_example(tiny_token
     assert windows.example_index == [0, 1, 2]
     assert windows.labels == [1, 0, 1]
     assert windows.lengths() == [16, 4, 16]
-    for ids, text in zip(windows.input_ids, texts):
+    for ids, text in zip(windows.input_ids, texts, strict=True):
         assert ids[0] == tiny_tokenizer.cls_token_id
         assert ids[-1] == tiny_tokenizer.sep_token_id
         # Truncation keeps the beginning of the text.
@@ -57,17 +58,21 @@ def test_windows_cover_the_whole_document_and_overlap_by_stride(
 ) -> None:
     texts = [document(97, seed=3), document(8, seed=4), document(41, seed=5)]
     windows = make_windows(
-        tiny_tokenizer, texts, max_length=max_length, stride=stride, max_windows=100
+        tiny_tokenizer, texts, max_length=max_length, strategy="chunk", stride=stride, max_windows=0
     )
     for example, text in enumerate(texts):
-        own = [ids for ids, e in zip(windows.input_ids, windows.example_index) if e == example]
+        own = [
+            ids
+            for ids, e in zip(windows.input_ids, windows.example_index, strict=True)
+            if e == example
+        ]
         assert own, f"example {example} has no window"
         for ids in own:
             assert len(ids) <= max_length
             assert ids[0] == tiny_tokenizer.cls_token_id
             assert ids[-1] == tiny_tokenizer.sep_token_id
         parts = [content(tiny_tokenizer, ids) for ids in own]
-        for before, after in zip(parts, parts[1:]):
+        for before, after in pairwise(parts):
             if stride:
                 assert before[-stride:] == after[:stride], "consecutive windows must overlap"
             # Only the overlap is shared: the next window carries new tokens.
@@ -78,7 +83,9 @@ def test_windows_cover_the_whole_document_and_overlap_by_stride(
 
 def test_windows_of_an_example_are_consecutive_and_in_example_order(tiny_tokenizer) -> None:
     texts = [document(40, seed=s) for s in range(5)]
-    windows = make_windows(tiny_tokenizer, texts, max_length=12, stride=3, max_windows=50)
+    windows = make_windows(
+        tiny_tokenizer, texts, max_length=12, strategy="chunk", stride=3, max_windows=0
+    )
     assert windows.example_index == sorted(windows.example_index)
     assert set(windows.example_index) == set(range(5))
 
@@ -86,11 +93,17 @@ def test_windows_of_an_example_are_consecutive_and_in_example_order(tiny_tokeniz
 def test_pair_text_is_repeated_in_every_window(tiny_tokenizer) -> None:
     text, pair = document(60, seed=6), "the second text"
     windows = make_windows(
-        tiny_tokenizer, [text, "a short one"], [pair, pair], max_length=16, stride=2, max_windows=20
+        tiny_tokenizer,
+        [text, "a short one"],
+        [pair, pair],
+        max_length=16,
+        strategy="chunk",
+        stride=2,
+        max_windows=0,
     )
     pair_ids = full_tokens(tiny_tokenizer, pair)
     assert windows.windows_per_example(2)[0] > 3
-    for ids, types in zip(windows.input_ids, windows.token_type_ids):
+    for ids, types in zip(windows.input_ids, windows.token_type_ids, strict=True):
         first = content(tiny_tokenizer, ids)
         assert ids[len(first) + 2 :] == [*pair_ids, tiny_tokenizer.sep_token_id]
         # [CLS] first [SEP] are segment 0; pair [SEP] are segment 1.
@@ -110,20 +123,19 @@ def test_pairs_get_segment_ids_without_chunking(tiny_tokenizer) -> None:
 
 def test_max_windows_caps_windows_per_example_keeping_the_first(tiny_tokenizer) -> None:
     texts = [document(200, seed=7), "good", document(200, seed=8)]
-    capped = make_windows(
-        tiny_tokenizer, texts, max_length=16, stride=4, max_windows=3, labels=[0, 1, 0]
-    )
-    free = make_windows(tiny_tokenizer, texts, max_length=16, stride=4, max_windows=1000)
+    chunk = {"max_length": 16, "strategy": "chunk", "stride": 4}
+    capped = make_windows(tiny_tokenizer, texts, **chunk, max_windows=3, labels=[0, 1, 0])
+    free = make_windows(tiny_tokenizer, texts, **chunk, max_windows=0)
     assert capped.windows_per_example(3) == [3, 1, 3]
     assert free.windows_per_example(3)[0] > 3
     assert capped.labels == [0, 0, 0, 1, 0, 0, 0]
-    kept = [ids for ids, e in zip(free.input_ids, free.example_index) if e == 0][:3]
+    kept = [ids for ids, e in zip(free.input_ids, free.example_index, strict=True) if e == 0][:3]
     assert capped.input_ids[:3] == kept
 
 
 def test_stride_must_be_smaller_than_max_length(tiny_tokenizer) -> None:
     with pytest.raises(ValueError, match="stride"):
-        make_windows(tiny_tokenizer, ["good"], max_length=8, stride=8, max_windows=2)
+        make_windows(tiny_tokenizer, ["good"], max_length=8, strategy="chunk", stride=8)
 
 
 # ----------------------------------------------------------------------- pool_windows
@@ -168,9 +180,7 @@ def test_pool_windows_rejects_unknown_aggregation() -> None:
 
 def test_task_predicts_per_example_and_reports_window_counts() -> None:
     task = ClassificationTask(["neg", "pos"], max_length=16, stride=2, max_windows=4)
-    windows = Windows(
-        input_ids=[[2, 3]] * 3, token_type_ids=[[0, 0]] * 3, example_index=[1, 0, 1]
-    )
+    windows = Windows(input_ids=[[2, 3]] * 3, token_type_ids=[[0, 0]] * 3, example_index=[1, 0, 1])
     logits = torch.tensor([[0.0, 2.0], [3.0, 0.0], [0.0, 4.0]])
     predictions = task.predict(logits, windows, 2)
     first, second = task.format(predictions, 0), task.format(predictions, 1)
@@ -215,7 +225,9 @@ def test_epoch_batches_are_a_function_of_seed_and_epoch(group_by_length: bool) -
         flat = [i for b in found for i in b]
         assert sorted(flat) == list(range(500)), "every window exactly once per epoch"
         assert all(1 <= len(b) <= 16 for b in found)
-        assert len(found) == len(EpochBatches(lengths, 16, shuffle=True, group_by_length=False, seed=1))
+        assert len(found) == len(
+            EpochBatches(lengths, 16, shuffle=True, group_by_length=False, seed=1)
+        )
 
 
 def test_length_grouping_pads_less_than_random_batches() -> None:
