@@ -11,6 +11,8 @@ _API = {
     "finetune": "bertcli.finetune",
     "evaluate_model": "bertcli.evaluation",
     "Predictor": "bertcli.infer",
+    "open_predictor": "bertcli.predictor",
+    "export_model": "bertcli.export",
     "load_config": "bertcli.config",
     "RunConfig": "bertcli.config",
 }

@@ -3,24 +3,35 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
-import torch
+import numpy as np
 
 AGGREGATIONS = ("mean", "max")
 
 
 def pool_windows(
-    window_logits: torch.Tensor, example_index: Sequence[int], n_examples: int, how: str = "mean"
-) -> torch.Tensor:
-    """(windows, classes) logits -> (examples, classes), pooling each example's windows."""
+    window_logits: Any, example_index: Sequence[int], n_examples: int, how: str = "mean"
+) -> np.ndarray:
+    """(windows, classes) logits -> (examples, classes), pooling each example's windows.
+
+    Windows of one example may sit anywhere in the input (length-sorted batches scatter them).
+    """
     if how not in AGGREGATIONS:
         raise ValueError(f"unknown aggregation {how!r}")
-    index = torch.as_tensor(list(example_index), dtype=torch.long)
-    classes = window_logits.shape[-1]
-    logits = window_logits.float()
+    logits = np.asarray(window_logits, dtype=np.float32)
+    index = np.asarray(list(example_index), dtype=np.int64)
     if how == "mean":
-        total = torch.zeros(n_examples, classes).index_add_(0, index, logits)
-        counts = torch.zeros(n_examples).index_add_(0, index, torch.ones(len(index)))
-        return total / counts.clamp(min=1).unsqueeze(-1)
-    out = torch.full((n_examples, classes), float("-inf"))
-    return out.scatter_reduce_(0, index.unsqueeze(-1).expand_as(logits), logits, reduce="amax")
+        total = np.zeros((n_examples, logits.shape[-1]), dtype=np.float32)
+        np.add.at(total, index, logits)
+        counts = np.bincount(index, minlength=n_examples).clip(min=1)
+        return (total / counts[:, None]).astype(np.float32)
+    out = np.full((n_examples, logits.shape[-1]), -np.inf, dtype=np.float32)
+    np.maximum.at(out, index, logits)
+    return out
+
+
+def softmax(logits: np.ndarray) -> np.ndarray:
+    shifted = logits - logits.max(-1, keepdims=True)
+    exp = np.exp(shifted)
+    return exp / exp.sum(-1, keepdims=True)

@@ -2,44 +2,35 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
-import torch
+import numpy as np
 
 from bertcli.config import DataConfig
 from bertcli.console import console
 from bertcli.data.load import Example, to_examples
 from bertcli.data.readers import read_records
-from bertcli.infer import Predictor, window_logits
+from bertcli.data.windows import Windows
+from bertcli.predictor import open_predictor
 from bertcli.tasks import Task
 
 
 def evaluate_examples(
-    model: torch.nn.Module,
+    logits_fn: Callable[[Windows], np.ndarray],
     tokenizer: Any,
     task: Task,
     examples: Sequence[Example],
     *,
     title: str,
-    precision: str = "no",
-    batch_size: int = 64,
-    device: torch.device | str = "cpu",
     show: bool = True,
 ) -> dict[str, Any]:
+    """Metrics of `logits_fn` (window logits of any runtime) on labelled examples."""
     from bertcli.metrics import render_classification_report
 
     windows = task.windows(tokenizer, examples)
-    logits = window_logits(
-        model,
-        windows,
-        pad_id=tokenizer.pad_token_id or 0,
-        batch_size=batch_size,
-        device=device,
-        precision=precision,
-    )
-    metrics = task.metrics(task.predict(logits, windows, len(examples)), examples)
+    metrics = task.metrics(task.predict(logits_fn(windows), windows, len(examples)), examples)
     if show:
         console.print(render_classification_report(metrics, title))
     return metrics
@@ -56,8 +47,8 @@ def evaluate_model(
     batch_size: int = 64,
     long_inputs: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Metrics of a saved model on each labelled file, keyed by file name."""
-    predictor = Predictor(
+    """Metrics of a saved model (PyTorch or exported ONNX) on each labelled file, by file name."""
+    predictor = open_predictor(
         model_dir, precision=precision, batch_size=batch_size, long_inputs=long_inputs
     )
     meta = predictor.meta
@@ -73,13 +64,10 @@ def evaluate_model(
     for path in files:
         examples = to_examples(read_records(path), data, predictor.task.label_names)
         results[str(path)] = evaluate_examples(
-            predictor.model,
+            predictor.window_logits,
             predictor.tokenizer,
             predictor.task,
             examples,
             title=f"{Path(model_dir).name} on {path}",
-            precision=predictor.precision,
-            batch_size=batch_size,
-            device=predictor.device,
         )
     return results

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from dataclasses import asdict, dataclass
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -198,6 +199,7 @@ def finetune(
     from accelerate.utils import set_seed
 
     from bertcli.evaluation import evaluate_examples
+    from bertcli.infer import window_logits
     from bertcli.modeling.model import build_classifier, save_model, write_json_atomic
     from bertcli.precision import resolve_precision
     from bertcli.tasks import ClassificationTask
@@ -272,12 +274,18 @@ def finetune(
         for split, examples in (("validation", data.validation), ("test", data.test)):
             if examples:
                 metrics[split] = evaluate_examples(
-                    final_model,
+                    partial(
+                        window_logits,
+                        final_model,
+                        pad_id=tokenizer.pad_token_id or 0,
+                        batch_size=config.train.eval_batch_size,
+                        device=accelerator.device,
+                        precision=precision,
+                    ),
                     tokenizer,
                     task,
                     examples,
                     title=f"{config.name} {split}",
-                    precision=precision,
                 )
         save_model(
             final_model, tokenizer, out_dir, model_meta(config, source, data.label_names, metrics)
@@ -292,7 +300,3 @@ def _cuda() -> bool:
     import torch
 
     return torch.cuda.is_available()
-
-
-def read_metrics(out_dir: Path) -> dict[str, Any]:
-    return json.loads((out_dir / METRICS_FILE).read_text())

@@ -63,13 +63,13 @@ def predict_records(
     long_inputs: dict[str, Any] | None = None,
 ) -> Iterator[str]:
     """Yield one output line per input record, batch by batch, so memory stays flat."""
-    from bertcli.infer import Predictor
+    from bertcli.predictor import open_predictor
 
     if output_format not in OUTPUT_FORMATS:
         raise DataError(f"unknown output format {output_format!r} (use jsonl or tsv)")
     fmt = fmt or ("text" if str(source) == "-" else detect_format(source))
     records = iter_records(source, fmt)  # fails fast on a missing or empty file
-    predictor = Predictor(
+    predictor = open_predictor(
         model_dir,
         precision=precision,
         batch_size=batch_size,

@@ -6,10 +6,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-import torch
-import torch.nn.functional as F
+import numpy as np
 
-from bertcli.aggregate import pool_windows
+from bertcli.aggregate import pool_windows, softmax
 from bertcli.data.load import Example
 from bertcli.data.windows import Windows, make_windows
 
@@ -22,9 +21,9 @@ class Task(Protocol):
 
     def windows(self, tokenizer: Any, examples: Sequence[Example]) -> Windows: ...
 
-    def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor: ...
+    def loss(self, logits: Any, batch: dict[str, Any]) -> Any: ...
 
-    def predict(self, window_logits: torch.Tensor, windows: Windows, n_examples: int) -> Any: ...
+    def predict(self, window_logits: np.ndarray, windows: Windows, n_examples: int) -> Any: ...
 
     def metrics(self, predictions: Any, examples: Sequence[Example]) -> dict[str, Any]: ...
 
@@ -67,13 +66,15 @@ class ClassificationTask:
             max_windows=self.max_windows,
         )
 
-    def loss(self, logits: torch.Tensor, batch: dict[str, torch.Tensor]) -> torch.Tensor:
+    def loss(self, logits: Any, batch: dict[str, Any]) -> Any:
+        import torch.nn.functional as F  # the torch-free ONNX path never trains
+
         return F.cross_entropy(logits.float(), batch["labels"])
 
-    def predict(self, window_logits: torch.Tensor, windows: Windows, n_examples: int) -> Any:
+    def predict(self, window_logits: np.ndarray, windows: Windows, n_examples: int) -> Any:
         """(windows, labels) logits -> (examples, labels) probabilities, and windows per example."""
         logits = pool_windows(window_logits, windows.example_index, n_examples, self.aggregate)
-        return logits.softmax(-1), windows.windows_per_example(n_examples)
+        return softmax(logits), windows.windows_per_example(n_examples)
 
     def metrics(self, predictions: Any, examples: Sequence[Example]) -> dict[str, Any]:
         from bertcli.metrics import classification_metrics

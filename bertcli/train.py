@@ -241,7 +241,7 @@ class Trainer:
                     logits = torch.empty((len(self.eval_windows), out.shape[-1]))
                 logits[index.cpu()] = out.cpu()
         model.train()
-        predictions = self.task.predict(logits, self.eval_windows, len(self.eval_examples))
+        predictions = self.task.predict(logits.numpy(), self.eval_windows, len(self.eval_examples))
         return self.task.metrics(predictions, self.eval_examples)
 
     def _after_eval(self, metrics: dict[str, Any]) -> bool:

@@ -8,6 +8,7 @@ import typer
 
 from bertcli import __version__
 from bertcli.cli import evaluate as evaluate_cmd
+from bertcli.cli import export as export_cmd
 from bertcli.cli import finetune as finetune_cmd
 from bertcli.cli import predict as predict_cmd
 from bertcli.cli import recipes as recipes_cmd
@@ -50,6 +51,7 @@ def _root(
 app.command("finetune", no_args_is_help=True)(finetune_cmd.finetune)
 app.command("eval", no_args_is_help=True)(evaluate_cmd.evaluate)
 app.command("predict", no_args_is_help=True)(predict_cmd.predict)
+app.command("export", no_args_is_help=True)(export_cmd.export)
 app.add_typer(recipes_cmd.app, name="recipes")
 
 

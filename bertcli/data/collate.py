@@ -7,6 +7,7 @@ from collections.abc import Iterator, Sequence
 
 import torch
 
+from bertcli.data.batching import pad_windows, sorted_batches
 from bertcli.data.windows import Windows
 
 # How many batches of similar length are formed from one shuffled pool. Larger pools pad less
@@ -34,21 +35,9 @@ class Collator:
 
     def __call__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         w = self.windows
-        width = max(len(w.input_ids[i]) for i in indices)
-        input_ids = torch.full((len(indices), width), self.pad_id, dtype=torch.long)
-        token_type_ids = torch.zeros((len(indices), width), dtype=torch.long)
-        attention_mask = torch.zeros((len(indices), width), dtype=torch.long)
-        for row, i in enumerate(indices):
-            n = len(w.input_ids[i])
-            input_ids[row, :n] = torch.tensor(w.input_ids[i])
-            token_type_ids[row, :n] = torch.tensor(w.token_type_ids[i])
-            attention_mask[row, :n] = 1
-        batch = {
-            "input_ids": input_ids,  # (batch, seq)
-            "token_type_ids": token_type_ids,
-            "attention_mask": attention_mask,
-            "window_index": torch.tensor(list(indices), dtype=torch.long),
-        }
+        # (batch, seq) each
+        batch = {k: torch.from_numpy(v) for k, v in pad_windows(w, indices, self.pad_id).items()}
+        batch["window_index"] = torch.tensor(list(indices), dtype=torch.long)
         if w.labels is not None:
             batch["labels"] = torch.tensor([w.labels[i] for i in indices], dtype=torch.long)
         return batch
@@ -85,8 +74,8 @@ class EpochBatches(torch.utils.data.Sampler):
         order = list(range(len(self.lengths)))
         if not self.shuffle:
             if self.group_by_length:
-                # Inference: sort by length so padding is minimal; callers restore order.
-                order.sort(key=lambda i: self.lengths[i])
+                # Evaluation: sort by length so padding is minimal; callers restore order.
+                return sorted_batches(self.lengths, self.batch_size)
             return [order[i : i + self.batch_size] for i in range(0, len(order), self.batch_size)]
         rng = random.Random(self.seed * 1_000_003 + self.epoch)
         rng.shuffle(order)

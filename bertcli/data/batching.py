@@ -1,0 +1,33 @@
+"""Torch-free batching for inference: length-sorted batch orders and dynamic padding in numpy."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from bertcli.data.windows import Windows
+
+
+def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
+    """Batches of indices sorted by length, so each batch pads as little as possible."""
+    order = sorted(range(len(lengths)), key=lambda i: lengths[i])
+    return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
+
+
+def pad_windows(windows: Windows, indices: Sequence[int], pad_id: int) -> dict[str, np.ndarray]:
+    """Pad the given windows to the longest of them: (batch, seq) int64 arrays."""
+    width = max(len(windows.input_ids[i]) for i in indices)
+    input_ids = np.full((len(indices), width), pad_id, dtype=np.int64)
+    token_type_ids = np.zeros((len(indices), width), dtype=np.int64)
+    attention_mask = np.zeros((len(indices), width), dtype=np.int64)
+    for row, i in enumerate(indices):
+        n = len(windows.input_ids[i])
+        input_ids[row, :n] = windows.input_ids[i]
+        token_type_ids[row, :n] = windows.token_type_ids[i]
+        attention_mask[row, :n] = 1
+    return {
+        "input_ids": input_ids,
+        "token_type_ids": token_type_ids,
+        "attention_mask": attention_mask,
+    }

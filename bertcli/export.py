@@ -1,0 +1,172 @@
+"""`bertcli export`: a fine-tuned model as a Hugging Face directory or ONNX (optionally int8).
+
+An ONNX export checks itself before it is kept: the exported graph and the PyTorch model run on the
+same sample windows, and the largest logit difference and the label agreement must stay within
+tolerance. Everything is written to a staging folder and renamed into place at the end.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import tempfile
+import warnings
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bertcli.console import info
+from bertcli.data.windows import Windows
+from bertcli.errors import BertcliError, ModelError
+from bertcli.predictor import ONNX_FILE
+
+FORMATS = ("hf", "onnx")
+# fp32 ONNX must reproduce PyTorch to float rounding; int8 trades exact logits for speed, so only
+# its decisions are held to a bar.
+FP32_MAX_DIFF = 1e-3
+INT8_MIN_AGREEMENT = 0.9
+HF_FILES_SKIP = {"checkpoints", "train_log.jsonl", "config.yaml"}
+
+
+@dataclass
+class ExportReport:
+    output: str
+    format: str
+    quantize: str | None
+    samples: int = 0
+    max_abs_diff: float | None = None
+    label_agreement: float | None = None
+    size_mb: float = 0.0
+
+
+def sample_windows(tokenizer: Any, max_length: int, n: int = 64, seed: int = 0) -> Windows:
+    """Deterministic windows of varied lengths from the vocabulary, pairs included."""
+    rng = random.Random(seed)
+    specials = set(tokenizer.all_special_ids)
+    vocab = [i for i in range(len(tokenizer)) if i not in specials]
+    windows = Windows()
+    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
+    for i in range(n):
+        length = rng.randint(1, max_length - 3)
+        first = [rng.choice(vocab) for _ in range(length)]
+        if i % 4 == 3 and length > 4:  # a sentence pair
+            cut = length // 2
+            ids = [cls_id, *first[:cut], sep_id, *first[cut:], sep_id]
+            types = [0] * (cut + 2) + [1] * (length - cut + 1)
+        else:
+            ids, types = [cls_id, *first, sep_id], [0] * (length + 2)
+        windows.add(ids, types, i, None)
+    return windows
+
+
+def _export_onnx(model: Any, path: Path, max_length: int) -> None:
+    import torch
+
+    class Logits(torch.nn.Module):
+        """Positional inputs and a single output: what the ONNX graph's signature should be."""
+
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, input_ids, attention_mask, token_type_ids):
+            return self.inner(input_ids, attention_mask, token_type_ids)
+
+    wrapper = Logits(model).eval()
+    ids = torch.ones((2, min(16, max_length)), dtype=torch.long)
+    mask = torch.ones_like(ids)
+    mask[1, -4:] = 0  # trace the padding path too
+    names = ["input_ids", "attention_mask", "token_type_ids"]
+    axes = {name: {0: "batch", 1: "sequence"} for name in names}
+    with torch.no_grad(), warnings.catch_warnings():
+        # Tracer and deprecation warnings concern shapes we do not vary (encoder-only masks).
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            wrapper,
+            (ids, mask, torch.zeros_like(ids)),
+            str(path),
+            input_names=names,
+            output_names=["logits"],
+            dynamic_axes={**axes, "logits": {0: "batch"}},
+            opset_version=17,
+            dynamo=False,
+        )
+
+
+def _quantize(path: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantized = path.with_suffix(".int8.onnx")
+    quantize_dynamic(str(path), str(quantized), weight_type=QuantType.QInt8)
+    os.replace(quantized, path)
+
+
+def _check(report: ExportReport, model: Any, tokenizer: Any, staging: Path, meta: dict) -> None:
+    from bertcli.infer import window_logits
+    from bertcli.onnx_runtime import OnnxPredictor
+
+    windows = sample_windows(tokenizer, int(meta["max_length"]))
+    expected = window_logits(model, windows, pad_id=tokenizer.pad_token_id or 0)
+    got = OnnxPredictor(staging).window_logits(windows)
+    report.samples = len(windows)
+    report.max_abs_diff = float(np.abs(expected - got).max())
+    report.label_agreement = float((expected.argmax(-1) == got.argmax(-1)).mean())
+    if report.quantize is None and report.max_abs_diff > FP32_MAX_DIFF:
+        raise ModelError(
+            f"ONNX export differs from PyTorch by {report.max_abs_diff:.2e} "
+            f"(tolerance {FP32_MAX_DIFF:.0e}); nothing was written"
+        )
+    if report.quantize and report.label_agreement < INT8_MIN_AGREEMENT:
+        raise ModelError(
+            f"int8 export agrees with PyTorch on only {report.label_agreement:.1%} of sample "
+            f"inputs (needs {INT8_MIN_AGREEMENT:.0%}); nothing was written",
+            "export without --quantize",
+        )
+
+
+def export_model(
+    model_dir: str | Path, output: str | Path, *, fmt: str = "onnx", quantize: str | None = None
+) -> ExportReport:
+    """Write `model_dir` to `output` as `fmt` ("hf" or "onnx"), checked, atomically."""
+    from bertcli.modeling.model import load_classifier, write_json_atomic
+
+    if fmt not in FORMATS:
+        raise BertcliError(f"unknown export format {fmt!r} (use {' or '.join(FORMATS)})")
+    if quantize not in (None, "int8"):
+        raise BertcliError(f"unknown quantization {quantize!r} (use int8)")
+    if quantize and fmt != "onnx":
+        raise BertcliError("--quantize int8 needs --format onnx")
+    output = Path(output)
+    if output.exists() and any(output.iterdir()):
+        raise BertcliError(f"{output} exists and is not empty", "choose another --output")
+    model, tokenizer, meta = load_classifier(model_dir)
+    report = ExportReport(str(output), fmt, quantize)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.export-"))
+    try:
+        if fmt == "hf":
+            for item in Path(model_dir).iterdir():
+                if item.name not in HF_FILES_SKIP and item.is_file():
+                    shutil.copy2(item, staging / item.name)
+        else:
+            info(f"exporting {model_dir} to ONNX{' (int8)' if quantize else ''}")
+            _export_onnx(model, staging / ONNX_FILE, int(meta["max_length"]))
+            if quantize:
+                _quantize(staging / ONNX_FILE)
+            tokenizer.save_pretrained(staging)
+            shutil.copy2(Path(model_dir) / "config.json", staging / "config.json")
+            meta = {**meta, "runtime": "onnx", "quantize": quantize}
+            write_json_atomic(staging / "bertcli.json", meta)
+            _check(report, model, tokenizer, staging, meta)
+            meta["export"] = asdict(report)
+            write_json_atomic(staging / "bertcli.json", meta)
+        report.size_mb = sum(f.stat().st_size for f in staging.iterdir()) / 2**20
+        if output.exists():
+            output.rmdir()
+        os.replace(staging, output)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return report

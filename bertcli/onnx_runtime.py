@@ -1,0 +1,70 @@
+"""ONNX Runtime predictor for `bertcli export --format onnx` directories (no torch import)."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bertcli.data.batching import pad_windows, sorted_batches
+from bertcli.data.windows import Windows
+from bertcli.errors import ModelError
+from bertcli.predictor import ONNX_FILE, BasePredictor
+from bertcli.tokenizer import RustTokenizer
+
+
+def read_export_meta(model_dir: str | Path) -> dict[str, Any]:
+    path = Path(model_dir) / "bertcli.json"
+    if not path.is_file():
+        raise ModelError(
+            f"{model_dir}: incomplete export (no bertcli.json)",
+            "re-run `bertcli export`; it writes bertcli.json last",
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: unreadable ({exc})") from None
+
+
+class OnnxPredictor(BasePredictor):
+    def __init__(
+        self,
+        model_dir: str | Path,
+        *,
+        precision: str = "auto",  # the graph's own precision (fp32 or int8) is what runs
+        batch_size: int = 64,
+        threads: int | None = None,
+        long_inputs: dict[str, Any] | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        meta = read_export_meta(model_dir)
+        super().__init__(meta, long_inputs)
+        self.tokenizer = RustTokenizer(model_dir)
+        self.batch_size = batch_size
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = threads or os.cpu_count() or 1
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = ort.InferenceSession(
+                str(Path(model_dir) / ONNX_FILE), options, providers=["CPUExecutionProvider"]
+            )
+        except Exception as exc:  # onnxruntime raises its own untyped errors for bad files
+            first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+            raise ModelError(f"{model_dir}/{ONNX_FILE}: cannot load ({first})") from None
+        self.inputs = {i.name for i in self.session.get_inputs()}
+
+    def window_logits(self, windows: Windows) -> np.ndarray:
+        out: np.ndarray | None = None
+        for indices in sorted_batches(windows.lengths(), self.batch_size):
+            feed = pad_windows(windows, indices, self.pad_id)
+            logits = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[
+                0
+            ]  # (batch, labels)
+            if out is None:
+                out = np.empty((len(windows), logits.shape[-1]), dtype=np.float32)
+            out[indices] = logits
+        return out if out is not None else np.empty((0, 0), dtype=np.float32)

@@ -1,0 +1,104 @@
+"""What every runtime's predictor shares: the saved task settings, windows and streaming order.
+
+A predictor only has to say how to compute window logits (`window_logits`); PyTorch (`infer.py`)
+and ONNX Runtime (`onnx_runtime.py`) differ in nothing else, so their outputs are comparable line
+for line. This module imports neither torch nor transformers.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from bertcli.data.load import Example
+from bertcli.data.windows import Windows
+from bertcli.tasks import ClassificationTask
+
+ONNX_FILE = "model.onnx"
+
+
+def resolve_long_inputs(saved: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
+    """The model's saved long-input settings with command-line overrides, validated."""
+    from dataclasses import asdict
+
+    from bertcli.config import LongInputsConfig, build
+
+    merged = {**saved, **{k: v for k, v in overrides.items() if v is not None}}
+    return asdict(build(LongInputsConfig, merged, "long_inputs."))
+
+
+def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
+    batch: list[Any] = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+class BasePredictor:
+    """A saved model ready to predict; `predict_stream` keeps memory flat in input size."""
+
+    tokenizer: Any
+    batch_size: int
+
+    def __init__(self, meta: dict[str, Any], long_inputs: dict[str, Any] | None) -> None:
+        self.meta = meta
+        settings = resolve_long_inputs(meta.get("long_inputs", {}), long_inputs or {})
+        self.task = ClassificationTask.from_settings(meta["labels"], meta["max_length"], settings)
+
+    @property
+    def clean(self) -> list[str]:
+        return list(self.meta.get("clean", []))
+
+    @property
+    def pad_id(self) -> int:
+        return self.tokenizer.pad_token_id or 0
+
+    def window_logits(self, windows: Windows) -> np.ndarray:
+        """(windows, labels) float32 logits, in window order."""
+        raise NotImplementedError
+
+    def predict_examples(self, examples: list[Example]) -> Any:
+        windows = self.task.windows(self.tokenizer, examples)
+        return self.task.predict(self.window_logits(windows), windows, len(examples))
+
+    def predict_stream(
+        self, examples: Iterable[Example], chunk: int | None = None
+    ) -> Iterator[tuple[Example, dict[str, Any]]]:
+        """Predict chunk by chunk (several batches, so length sorting pays), in input order."""
+        for group in batched(examples, chunk or self.batch_size * 8):
+            predictions = self.predict_examples(group)
+            for i, example in enumerate(group):
+                yield example, self.task.format(predictions, i)
+
+
+def open_predictor(model_dir: str | Path, **options: Any) -> BasePredictor:
+    """The predictor for a model directory: ONNX Runtime for exported ONNX, else PyTorch."""
+    import json
+
+    from bertcli.errors import ModelError
+
+    meta_path = Path(model_dir) / "bertcli.json"
+    try:
+        runtime = json.loads(meta_path.read_text()).get("runtime") if meta_path.is_file() else None
+    except (OSError, ValueError):
+        runtime = None
+    if runtime == "onnx" and not (Path(model_dir) / ONNX_FILE).is_file():
+        raise ModelError(
+            f"{model_dir}: incomplete ONNX export ({ONNX_FILE} is missing)",
+            "re-run `bertcli export`",
+        )
+    if (Path(model_dir) / ONNX_FILE).is_file():
+        from bertcli.onnx_runtime import OnnxPredictor
+
+        options.pop("device", None)
+        return OnnxPredictor(model_dir, **options)
+    from bertcli.infer import Predictor
+
+    return Predictor(model_dir, **options)
