@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -12,21 +11,8 @@ import numpy as np
 from bertcli.data.batching import pad_windows, sorted_batches
 from bertcli.data.windows import Windows
 from bertcli.errors import ModelError
-from bertcli.predictor import ONNX_FILE, BasePredictor
+from bertcli.predictor import ONNX_FILE, BasePredictor, read_meta
 from bertcli.tokenizer import RustTokenizer
-
-
-def read_export_meta(model_dir: str | Path) -> dict[str, Any]:
-    path = Path(model_dir) / "bertcli.json"
-    if not path.is_file():
-        raise ModelError(
-            f"{model_dir}: incomplete export (no bertcli.json)",
-            "re-run `bertcli export`; it writes bertcli.json last",
-        )
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: unreadable ({exc})") from None
 
 
 class OnnxPredictor(BasePredictor):
@@ -41,7 +27,7 @@ class OnnxPredictor(BasePredictor):
     ) -> None:
         import onnxruntime as ort
 
-        meta = read_export_meta(model_dir)
+        meta = read_meta(model_dir)
         super().__init__(meta, long_inputs)
         self.tokenizer = RustTokenizer(model_dir)
         self.batch_size = batch_size

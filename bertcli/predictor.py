@@ -18,6 +18,28 @@ from bertcli.data.windows import Windows
 from bertcli.tasks import ClassificationTask
 
 ONNX_FILE = "model.onnx"
+META_FILE = "bertcli.json"
+
+
+def read_meta(model_dir: str | Path) -> dict[str, Any]:
+    """bertcli.json of a model or export directory; it is written last, so it marks completeness."""
+    import json
+
+    from bertcli.errors import ModelError
+
+    path = Path(model_dir) / META_FILE
+    if not Path(model_dir).is_dir():
+        raise ModelError(f"{model_dir}: no such model directory")
+    if not path.is_file():
+        raise ModelError(
+            f"{model_dir}: not a bertcli model (no {META_FILE}); the run or export may be "
+            "incomplete",
+            "train one with `bertcli finetune`, resume the run, or re-run `bertcli export`",
+        )
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ModelError(f"{path}: unreadable ({exc})") from None
 
 
 def resolve_long_inputs(saved: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:

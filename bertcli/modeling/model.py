@@ -20,8 +20,8 @@ from torch import nn
 
 from bertcli.errors import ModelError
 from bertcli.modeling.heads import MeanPoolHead
+from bertcli.predictor import META_FILE, read_meta
 
-META_FILE = "bertcli.json"
 HEAD_FILE = "bertcli_head.safetensors"
 
 
@@ -94,21 +94,6 @@ def build_classifier(
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"{path}: bertcli needs a fast (Rust) tokenizer; none found")
     return SequenceClassifier(hf_model, pooling), tokenizer
-
-
-def read_meta(model_dir: str | Path) -> dict[str, Any]:
-    path = Path(model_dir) / META_FILE
-    if not Path(model_dir).is_dir():
-        raise ModelError(f"{model_dir}: no such model directory")
-    if not path.is_file():
-        raise ModelError(
-            f"{model_dir}: not a bertcli model (no {META_FILE}); the run may be incomplete",
-            "train one with `bertcli finetune`, or resume the run that writes it",
-        )
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ModelError(f"{path}: unreadable ({exc})") from None
 
 
 def load_classifier(model_dir: str | Path) -> tuple[SequenceClassifier, Any, dict[str, Any]]:

@@ -112,7 +112,7 @@ def test_error_stays_on_one_line_when_stderr_is_not_a_terminal(
     result = invoke("predict", str(texts), "--model", str(tiny_model_dir))
     assert result.exit_code == 2
     (line,) = error_lines(result)
-    assert line.endswith("the run may be incomplete")
+    assert line.endswith("may be incomplete")
 
 
 # ------------------------------------------------------------------ finetune errors
