@@ -47,9 +47,9 @@ def split_by_length(src: Path, out: Path, limit: int | None) -> tuple[Path, Path
     tokenizer = AutoTokenizer.from_pretrained(str(get_model_path()))
     with open(src, newline="", encoding="utf-8") as f:
         rows = list(csv.DictReader(f))[:limit]
-    lengths = tokenizer(
-        [clean_text(r["text"], ["html"]) for r in rows], add_special_tokens=False
-    )["input_ids"]
+    lengths = tokenizer([clean_text(r["text"], ["html"]) for r in rows], add_special_tokens=False)[
+        "input_ids"
+    ]
     long_rows = [r for r, ids in zip(rows, lengths, strict=True) if len(ids) > LONG]
     paths = (out / "test_all.csv", out / "test_long.csv")
     for path, subset in zip(paths, (rows, long_rows), strict=True):
