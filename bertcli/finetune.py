@@ -197,9 +197,7 @@ def finetune(
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    from bertcli.evaluation import evaluate_examples
-    from bertcli.infer import window_logits
-    from bertcli.modeling.model import build_classifier, save_model, write_json_atomic
+    from bertcli.modeling.model import build_classifier, save_model
     from bertcli.precision import resolve_precision
     from bertcli.tasks import ClassificationTask
     from bertcli.train import Trainer, checkpoint_dirs
@@ -258,41 +256,56 @@ def finetune(
     accelerator.wait_for_everyone()
     metrics: dict[str, Any] = {}
     if accelerator.is_main_process:
-        from bertcli.modeling.model import load_classifier
-
-        best = out_dir / "checkpoints" / "best"
-        final_model = load_classifier(best)[0] if best.is_dir() else accelerator.unwrap_model(model)
-        metrics = {
-            "best_step": state.best_step,
-            "steps": state.step,
-            "train_samples": state.samples,
-            "train_seconds": round(state.train_seconds, 2),
-            "train_samples_per_second": round(state.samples / max(state.train_seconds, 1e-9), 3),
-            "precision": precision,
-        }
-        for split, examples in (("validation", data.validation), ("test", data.test)):
-            if examples:
-                metrics[split] = evaluate_examples(
-                    partial(
-                        window_logits,
-                        final_model,
-                        pad_id=tokenizer.pad_token_id or 0,
-                        batch_size=config.train.eval_batch_size,
-                        device=accelerator.device,
-                        precision=precision,
-                    ),
-                    tokenizer,
-                    task,
-                    examples,
-                    title=f"{config.name} {split}",
-                )
-        save_model(
-            final_model, tokenizer, out_dir, model_meta(config, source, data.label_names, metrics)
-        )
-        write_json_atomic(out_dir / METRICS_FILE, metrics)
-        info(f"[green]saved[/] fine-tuned model to {out_dir}")
+        metrics = _finalize(config, source, data, task, tokenizer, model, state, accelerator)
     accelerator.wait_for_everyone()
     return FinetuneResult(out_dir, metrics, state.step, resuming)
+
+
+def _finalize(
+    config: RunConfig,
+    source: ModelSource,
+    data: Prepared,
+    task: Any,
+    tokenizer: Any,
+    model: Any,
+    state: Any,
+    accelerator: Any,
+) -> dict[str, Any]:
+    """Score the best model on validation (and test), then write it as the run's final model."""
+    from bertcli.evaluation import evaluate_examples
+    from bertcli.infer import window_logits
+    from bertcli.modeling.model import load_classifier, save_model, write_json_atomic
+
+    out_dir = config.output_dir
+    best = out_dir / "checkpoints" / "best"
+    final_model = load_classifier(best)[0] if best.is_dir() else accelerator.unwrap_model(model)
+    precision = accelerator.mixed_precision
+    metrics: dict[str, Any] = {
+        "best_step": state.best_step,
+        "steps": state.step,
+        "train_samples": state.samples,
+        "train_seconds": round(state.train_seconds, 2),
+        "train_samples_per_second": round(state.samples / max(state.train_seconds, 1e-9), 3),
+        "precision": precision,
+    }
+    logits_fn = partial(
+        window_logits,
+        final_model,
+        pad_id=tokenizer.pad_token_id or 0,
+        batch_size=config.train.eval_batch_size,
+        device=accelerator.device,
+        precision=precision,
+    )
+    for split, examples in (("validation", data.validation), ("test", data.test)):
+        if examples:
+            metrics[split] = evaluate_examples(
+                logits_fn, tokenizer, task, examples, title=f"{config.name} {split}"
+            )
+    meta = model_meta(config, source, data.label_names, metrics)
+    save_model(final_model, tokenizer, out_dir, meta)
+    write_json_atomic(out_dir / METRICS_FILE, metrics)
+    info(f"[green]saved[/] fine-tuned model to {out_dir}")
+    return metrics
 
 
 def _cuda() -> bool:
