@@ -11,10 +11,13 @@ if TYPE_CHECKING:
         ClassificationReport,
         classification_metrics,
     )
+    from bertcli.metrics.seqeval import EntityF1, entity_metrics
 
 __all__ = [
     "ClassificationReport",
+    "EntityF1",
     "classification_metrics",
+    "entity_metrics",
     "render_classification_report",
     "render_scalar_table",
 ]
@@ -24,6 +27,8 @@ __all__ = [
 _LAZY = {
     "ClassificationReport": "bertcli.metrics.classification",
     "classification_metrics": "bertcli.metrics.classification",
+    "EntityF1": "bertcli.metrics.seqeval",
+    "entity_metrics": "bertcli.metrics.seqeval",
 }
 
 

@@ -1,0 +1,140 @@
+"""Entity-level precision/recall/F1 for IOB2 tags, matching seqeval's strict mode."""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from typing import Any
+
+import datasets
+import evaluate
+
+from bertcli.errors import DataError
+from bertcli.metrics.runner import check_pairs, run_metric
+
+_DESCRIPTION = """\
+Micro-averaged and per-type entity precision, recall and F1 for IOB2 tag sequences, with
+seqeval's strict semantics: an entity is a B-X followed by any I-X of the same type, a stray
+I-X starts nothing, and a predicted entity counts only if its span and type match exactly.
+"""
+
+_INPUTS = """
+Args:
+    predictions: one list of IOB2 tag strings per sentence.
+    references: one list of IOB2 tag strings per sentence, as long as its prediction.
+Returns:
+    precision, recall, f1 (micro over all entities) and per_type: {TYPE: {precision,
+    recall, f1, support}} for every type seen in references or predictions.
+"""
+
+Entity = tuple[str, int, int]
+
+_TAG_HINT = "convert the tags to IOB2 first with bertcli.data.conll.to_iob2"
+
+
+def get_entities(tags: Sequence[str]) -> list[Entity]:
+    """Entities of one IOB2 sentence as (type, start, end inclusive), in order of start."""
+    entities = []
+    kind: str | None = None  # type of the entity being extended, None outside one
+    start = 0
+    for position, tag in enumerate(tags):
+        prefix, tag_kind = _split(tag, position)
+        if prefix == "I" and tag_kind == kind:
+            continue
+        if kind is not None:
+            entities.append((kind, start, position - 1))
+        # Strict mode: only B- opens an entity; an I- that continues nothing is dropped.
+        kind, start = (tag_kind, position) if prefix == "B" else (None, position)
+    if kind is not None:
+        entities.append((kind, start, len(tags) - 1))
+    return entities
+
+
+def _split(tag: str, position: int) -> tuple[str, str | None]:
+    if tag == "O":
+        return "O", None
+    if _is_iob2(tag):
+        return tag[0], tag[2:]
+    raise DataError(f"token {position + 1}: {tag!r} is not an IOB2 tag", hint=_TAG_HINT)
+
+
+def _is_iob2(tag: str) -> bool:
+    return tag == "O" or (len(tag) > 2 and tag[1] == "-" and tag[0] in "BI")
+
+
+def _ratio(numerator: int, denominator: int) -> float:
+    # 0.0 rather than NaN for an empty denominator, as seqeval's zero_division=0.
+    return numerator / denominator if denominator else 0.0
+
+
+def _scores(true_positives: int, predicted: int, support: int) -> dict[str, float]:
+    return {
+        "precision": _ratio(true_positives, predicted),
+        "recall": _ratio(true_positives, support),
+        # 2tp / (2tp + fp + fn) equals 2PR / (P + R) and stays defined when both are 0.
+        "f1": _ratio(2 * true_positives, predicted + support),
+    }
+
+
+class EntityF1(evaluate.Metric):
+    """Strict IOB2 entity scores, built in code so no hub access is needed."""
+
+    def _info(self) -> evaluate.MetricInfo:
+        return evaluate.MetricInfo(
+            description=_DESCRIPTION,
+            citation="",
+            inputs_description=_INPUTS,
+            features=datasets.Features(
+                {
+                    "predictions": datasets.Sequence(datasets.Value("string")),
+                    "references": datasets.Sequence(datasets.Value("string")),
+                }
+            ),
+        )
+
+    def _compute(
+        self, predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]
+    ) -> dict[str, Any]:
+        hits: Counter[str] = Counter()
+        predicted: Counter[str] = Counter()
+        support: Counter[str] = Counter()
+        for index, (pred, ref) in enumerate(zip(predictions, references, strict=True)):
+            if len(pred) != len(ref):
+                raise ValueError(f"sentence {index + 1}: {len(pred)} predicted, {len(ref)} true")
+            pred_entities = set(get_entities(pred))
+            true_entities = set(get_entities(ref))
+            hits.update(kind for kind, _, _ in pred_entities & true_entities)
+            predicted.update(kind for kind, _, _ in pred_entities)
+            support.update(kind for kind, _, _ in true_entities)
+        per_type = {
+            kind: {**_scores(hits[kind], predicted[kind], support[kind]), "support": support[kind]}
+            for kind in sorted(predicted.keys() | support.keys())
+        }
+        overall = _scores(hits.total(), predicted.total(), support.total())
+        return {**overall, "per_type": per_type}
+
+
+def entity_metrics(predictions: list[list[str]], references: list[list[str]]) -> dict[str, Any]:
+    """Score predicted IOB2 tag sequences against references; a JSON-serialisable dict."""
+    check_pairs(predictions, references)
+    for index, (pred, ref) in enumerate(zip(predictions, references, strict=True), start=1):
+        if len(pred) != len(ref):
+            raise DataError(
+                f"sentence {index}: {len(pred)} predicted tags but {len(ref)} reference tags",
+                hint="predict exactly one tag per reference token",
+            )
+    # Checked once per distinct tag: predictions repeat a handful of labels many times.
+    distinct = {tag for tags in (*predictions, *references) for tag in tags}
+    bad = sorted((t for t in distinct if not isinstance(t, str) or not _is_iob2(t)), key=repr)
+    if bad:
+        shown = ", ".join(repr(tag) for tag in bad[:5])
+        raise DataError(f"tags {shown} are not IOB2 (O, B-TYPE or I-TYPE)", hint=_TAG_HINT)
+    # keep_in_memory: nothing to share across processes, so skip the arrow cache files.
+    raw = run_metric(EntityF1(keep_in_memory=True), predictions, references)
+    return {
+        "precision": raw["precision"],
+        "recall": raw["recall"],
+        "f1": raw["f1"],
+        "num_sentences": len(references),
+        "per_type": raw["per_type"],
+    }
