@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ def _examples(
     text_column: str,
     pair_column: str | None,
     clean: list[str],
-    passthrough: list[dict[str, Any]],
+    passthrough: deque[dict[str, Any]],
 ) -> Iterator[Example]:
     """Lazily map records to examples; the fields that pass through wait in `passthrough`."""
     columns: tuple[str | None, str | None] | None = None
@@ -84,7 +85,7 @@ def predict_records(
     else:
         text_col = text_column or meta.get("text_column") or "text"
         pair_col = pair_column or meta.get("pair_column")
-    passthrough: list[dict[str, Any]] = []
+    passthrough: deque[dict[str, Any]] = deque()
     examples = _examples(records, text_col, pair_col, predictor.clean, passthrough)
     for _, prediction in predictor.predict_stream(examples):
-        yield format_line(passthrough.pop(0), prediction, output_format)
+        yield format_line(passthrough.popleft(), prediction, output_format)
