@@ -4,7 +4,8 @@ Same model (the embedded MiniLM), same IMDb reviews, same sequence length, batch
 steps. Rows:
   * defaults: bertcli as shipped (precision auto -> bf16 here) vs. Trainer with its defaults (fp32),
     both trained `--steps` steps and scored on unseen IMDb test reviews;
-  * equal settings: both in fp32, and both in bf16, for `--equal-steps` steps (throughput only).
+  * equal settings: both in fp32, and both in bf16, with the model's own attention dropout, for
+    `--equal-steps` steps (throughput only).
 
     python benchmarks/train_throughput.py                 # full run (about 30 min on 2 CPU cores)
     python benchmarks/train_throughput.py --steps 40 --equal-steps 20 --test-samples 300  # quick
@@ -27,7 +28,9 @@ from pathlib import Path
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb"
 
 
-def run_bertcli(args: argparse.Namespace, steps: int, precision: str, score: bool) -> dict:
+def run_bertcli(
+    args: argparse.Namespace, steps: int, precision: str, score: bool, *extra: str
+) -> dict:
     out = Path(tempfile.mkdtemp(prefix="bench-bertcli-")) / "run"
     cmd = [
         sys.executable, "-m", "bertcli", "--quiet", "finetune", "imdb",
@@ -40,6 +43,7 @@ def run_bertcli(args: argparse.Namespace, steps: int, precision: str, score: boo
         "--output-dir", str(out),
         "--set", f"train.save_steps={steps}",
     ]  # fmt: skip
+    cmd += list(extra)
     if score:
         cmd += ["--test", str(args.data / "test.csv")]
         cmd += ["--set", f"data.max_eval_samples={args.test_samples}"]
@@ -157,7 +161,11 @@ def main() -> None:
     rows.append(("defaults", t_default, b_default))
     for precision in ("no", "bf16"):
         t = run_trainer(args, args.equal_steps, bf16=precision == "bf16", score=False)
-        b = run_bertcli(args, args.equal_steps, precision, score=False)
+        # Equal settings include the model's own attention dropout, which bertcli turns off by
+        # default (it forces the unfused attention path).
+        b = run_bertcli(
+            args, args.equal_steps, precision, False, "--set", "model.attention_dropout=null"
+        )
         rows.append((f"equal: {precision if precision != 'no' else 'fp32'}", t, b))
 
     table = Table(

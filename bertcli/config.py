@@ -70,11 +70,20 @@ class ModelConfig:
     )
     pooling: str = _f("cls", "Sentence vector for classification: cls or mean")
     dropout: float | None = _f(None, "Classifier dropout (default: the model's)")
+    attention_dropout: float | None = _f(
+        0.0,
+        "Dropout on attention probabilities during training; 0 lets PyTorch use its fused "
+        "attention kernel (2.5x faster steps on CPU); null keeps the model's own value",
+    )
 
     def __post_init__(self) -> None:
         problems: list[str] = []
         if self.pooling not in POOLINGS:
             problems.append(f"model.pooling: {self.pooling!r} is not one of {', '.join(POOLINGS)}")
+        for name in ("dropout", "attention_dropout"):
+            value = getattr(self, name)
+            if value is not None and not 0.0 <= value < 1.0:
+                problems.append(f"model.{name}: must be in [0, 1), got {value}")
         raise_all(problems)
 
 

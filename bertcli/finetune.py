@@ -215,6 +215,7 @@ def finetune(
         data.label_names,
         pooling=config.model.pooling,
         dropout=config.model.dropout,
+        attention_dropout=config.model.attention_dropout,
         local_files_only=source.local_files_only,
     )
     positions = getattr(model.config, "max_position_embeddings", None)

@@ -71,6 +71,7 @@ def build_classifier(
     *,
     pooling: str = "cls",
     dropout: float | None = None,
+    attention_dropout: float | None = None,
     local_files_only: bool = True,
 ) -> tuple[SequenceClassifier, Any]:
     """A pretrained encoder with a freshly initialised classification head, and its tokenizer."""
@@ -78,7 +79,13 @@ def build_classifier(
 
     quiet_transformers()  # "Some weights were newly initialized" is expected: we train the head.
     id2label = dict(enumerate(label_names))
-    extra = {"classifier_dropout": dropout} if dropout is not None else {}
+    extra: dict[str, float] = {}
+    if dropout is not None:
+        extra["classifier_dropout"] = dropout
+    if attention_dropout is not None:
+        # Dropout on the (batch, heads, seq, seq) attention probabilities forces PyTorch's
+        # unfused attention path; without it scaled_dot_product_attention runs fused.
+        extra["attention_probs_dropout_prob"] = attention_dropout
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_files_only)
         hf_model = AutoModelForSequenceClassification.from_pretrained(

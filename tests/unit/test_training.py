@@ -328,3 +328,16 @@ def test_schedule_without_warmup_starts_at_the_peak() -> None:
     optimizer = torch.optim.AdamW([torch.nn.Parameter(torch.zeros(1))], lr=0.5)
     schedule = make_schedule(optimizer, total=4, warmup_ratio=0.0)
     assert schedule.get_last_lr()[0] == pytest.approx(0.5)
+
+
+def test_attention_dropout_defaults_off_and_can_keep_the_models_value(tiny_model_dir: Path) -> None:
+    from bertcli.config import ConfigError, load_config
+    from bertcli.modeling.model import build_classifier
+
+    assert load_config(None).model.attention_dropout == 0.0
+    off, _ = build_classifier(str(tiny_model_dir), ["a", "b"], attention_dropout=0.0)
+    kept, _ = build_classifier(str(tiny_model_dir), ["a", "b"], attention_dropout=None)
+    assert off.config.attention_probs_dropout_prob == 0.0
+    assert kept.config.attention_probs_dropout_prob == 0.1  # BertConfig's default
+    with pytest.raises(ConfigError, match=r"model\.attention_dropout"):
+        load_config(None, {"model.attention_dropout": 1.5})
