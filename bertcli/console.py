@@ -15,6 +15,8 @@ from rich.progress import (
 )
 
 console = Console(stderr=True, highlight=False)
+# Errors are printed even with --quiet, which only silences logs, progress and tables.
+errors = Console(stderr=True, highlight=False)
 _state = {"quiet": False, "debug": False}
 
 

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import typer
 
-from bertcli.console import console, is_debug
+from bertcli.console import errors, is_debug
 from bertcli.errors import BertcliError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -24,13 +24,13 @@ def report_errors(func: F) -> F:
             return func(*args, **kwargs)
         except BertcliError as exc:
             if is_debug():
-                console.print_exception()
-            console.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
+                errors.print_exception()
+            errors.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
             if exc.hint:
-                console.print(f"  [dim]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+                errors.print(f"  [dim]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
-            console.print("[bold red]interrupted[/]")
+            errors.print("[bold red]interrupted[/]")
             raise typer.Exit(130) from None
         except BrokenPipeError:
             # `bertcli predict ... | head -n 3`: the reader left; that is not an error.
@@ -41,10 +41,10 @@ def report_errors(func: F) -> F:
         except Exception as exc:
             if is_debug():
                 raise
-            console.print(
+            errors.print(
                 f"[bold red]internal error:[/] {type(exc).__name__}: {exc}", highlight=False
             )
-            console.print("  [dim]hint:[/] re-run with --debug for the traceback and report it")
+            errors.print("  [dim]hint:[/] re-run with --debug for the traceback and report it")
             raise typer.Exit(1) from None
 
     return wrapper  # type: ignore[return-value]

@@ -33,6 +33,10 @@ def export(
     quantize: Annotated[
         Quantize | None, typer.Option(help="onnx only: int8 dynamic quantization for CPUs.")
     ] = None,
+    check_data: Annotated[
+        Path | None,
+        typer.Option(help="Texts to check the export on (default: the training file, if present)."),
+    ] = None,
 ) -> None:
     """Export a model; ONNX exports are checked against PyTorch before they are kept.
 
@@ -45,11 +49,15 @@ def export(
     from bertcli.export import export_model
 
     report = export_model(
-        model, output, fmt=fmt.value, quantize=quantize.value if quantize else None
+        model,
+        output,
+        fmt=fmt.value,
+        quantize=quantize.value if quantize else None,
+        check_data=check_data,
     )
     if report.max_abs_diff is not None:
         info(
-            f"checked on {report.samples} sample windows: max |logit diff| "
+            f"checked on {report.samples} windows ({report.checked_on}): max |logit diff| "
             f"{report.max_abs_diff:.2e}, label agreement {report.label_agreement:.1%}"
         )
     info(f"[green]exported[/] {model} to {output} ({report.size_mb:.1f} MiB)")
