@@ -327,3 +327,13 @@ def test_eval_with_an_unseen_label_exits_2(trained_model_dir: Path, tmp_path: Pa
     text = one_line(result.stderr)
     assert f"{data}:line 3" in text
     assert "'neutral'" in text
+
+
+def test_quiet_still_reports_errors(tmp_path: Path) -> None:
+    """--quiet silences progress and tables, never the reason a command failed."""
+    texts = tmp_path / "in.txt"
+    texts.write_text("good\n")
+    result = invoke("--quiet", "predict", str(texts), "--model", str(tmp_path / "nowhere"))
+    assert result.exit_code == 2
+    (line,) = error_lines(result)
+    assert "no such model directory" in line
