@@ -13,6 +13,8 @@ from bertcli.cli.options import (
     AggregateOpt,
     LongInputsOpt,
     MaxWindowsOpt,
+    Precision,
+    PrecisionOpt,
     StrideOpt,
     long_input_settings,
 )
@@ -38,7 +40,7 @@ def evaluate(
     aggregate: AggregateOpt = None,
     stride: StrideOpt = None,
     max_windows: MaxWindowsOpt = None,
-    precision: Annotated[str, typer.Option(help="auto, bf16, fp16 or no.")] = "auto",
+    precision: PrecisionOpt = Precision.auto,
 ) -> None:
     """Score a model on labelled data: a table on stderr, the metrics JSON on stdout."""
     from bertcli.evaluation import evaluate_model
@@ -50,7 +52,7 @@ def evaluate(
         text_column=text_column,
         pair_column=pair_column,
         label_column=label_column,
-        precision=precision,
+        precision=precision.value,
         batch_size=batch_size,
         long_inputs=long_input_settings(long_inputs, aggregate, stride, max_windows),
     )

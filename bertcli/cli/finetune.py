@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -13,16 +12,10 @@ from bertcli.cli.options import (
     AggregateOpt,
     LongInputsOpt,
     MaxWindowsOpt,
+    Precision,
     StrideOpt,
     long_input_settings,
 )
-
-
-class Precision(str, Enum):
-    auto = "auto"
-    bf16 = "bf16"
-    fp16 = "fp16"
-    no = "no"
 
 
 @report_errors

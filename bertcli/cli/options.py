@@ -8,6 +8,19 @@ from typing import Annotated, Any
 import typer
 
 
+class Precision(str, Enum):
+    auto = "auto"
+    bf16 = "bf16"
+    fp16 = "fp16"
+    no = "no"
+
+
+PrecisionOpt = Annotated[
+    Precision,
+    typer.Option(help="auto picks bf16 on GPUs and on CPUs with AVX-512 BF16/AMX; no = fp32."),
+]
+
+
 class LongInputs(str, Enum):
     head = "head"
     tail = "tail"

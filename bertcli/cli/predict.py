@@ -13,6 +13,8 @@ from bertcli.cli.options import (
     AggregateOpt,
     LongInputsOpt,
     MaxWindowsOpt,
+    Precision,
+    PrecisionOpt,
     StrideOpt,
     long_input_settings,
 )
@@ -54,7 +56,7 @@ def predict(
     aggregate: AggregateOpt = None,
     stride: StrideOpt = None,
     max_windows: MaxWindowsOpt = None,
-    precision: Annotated[str, typer.Option(help="auto, bf16, fp16 or no (fp32).")] = "auto",
+    precision: PrecisionOpt = Precision.auto,
     threads: Annotated[int | None, typer.Option(help="CPU threads for PyTorch.")] = None,
 ) -> None:
     """Predict labels for new texts, streamed in input order, one output line per input."""
@@ -69,7 +71,7 @@ def predict(
         pair_column=pair_column,
         output_format=output_format.value,
         batch_size=batch_size,
-        precision=precision,
+        precision=precision.value,
         threads=threads,
         long_inputs=long_input_settings(long_inputs, aggregate, stride, max_windows),
     ):

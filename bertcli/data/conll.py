@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import os
 import re
-import stat
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
-from bertcli.data.readers import _decode, iter_records, require_columns
+from bertcli.data.readers import _decode, check_file, iter_records, require_columns
 from bertcli.errors import ConfigError, DataError
 
 Scheme = Literal["IOB1", "IOB2", "BIOES"]
@@ -45,7 +43,7 @@ def iter_conll(
     name = str(path)
     if token_column == tag_column:
         raise ConfigError(f"token and tag column are both {token_column}: they must differ")
-    _check_file(name)
+    check_file(name, "CoNLL", "expected one 'token ... tag' line per token")
     return _conll_sentences(name, token_column, tag_column)
 
 
@@ -180,22 +178,6 @@ def _lines(name: str) -> Iterator[tuple[int, str]]:
     with open(name, "rb") as handle:
         for lineno, raw in enumerate(handle, start=1):
             yield lineno, _decode(raw, name, lineno)
-
-
-def _check_file(name: str) -> None:
-    """Turn missing, unreadable and empty paths into one-line errors before reading."""
-    try:
-        info = os.stat(name)
-    except FileNotFoundError:
-        raise DataError(f"{name}: no such file") from None
-    except OSError as exc:
-        raise DataError(f"{name}: cannot read ({exc.strerror})") from None
-    if stat.S_ISDIR(info.st_mode):
-        raise DataError(f"{name}: is a directory, expected a CoNLL file", hint="pass a file in it")
-    if not os.access(name, os.R_OK):
-        raise DataError(f"{name}: permission denied")
-    if stat.S_ISREG(info.st_mode) and info.st_size == 0:
-        raise DataError(f"{name} is empty: expected one 'token ... tag' line per token")
 
 
 def _split_tag(

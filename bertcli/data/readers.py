@@ -85,7 +85,7 @@ def iter_records(
                 hint="pass the .parquet file path instead of '-'",
             )
         return _dispatch(fmt, _STDIN_NAME, stdin if stdin is not None else sys.stdin.buffer)
-    _check_file(name, fmt)
+    check_file(name, fmt, _EXPECTED[fmt])
     if fmt == "parquet":
         return _parquet_records(name)
     return _dispatch(fmt, name, name)
@@ -130,8 +130,11 @@ def require_columns(
     )
 
 
-def _check_file(name: str, fmt: str) -> None:
-    """Turn missing, unreadable and empty paths into one-line errors before reading."""
+def check_file(name: str, kind: str, expected: str) -> None:
+    """Turn missing, unreadable and empty paths into one-line errors before reading.
+
+    `kind` names the file type ("csv", "CoNLL"); `expected` says what an empty file lacks.
+    """
     try:
         info = os.stat(name)
     except FileNotFoundError:
@@ -140,14 +143,14 @@ def _check_file(name: str, fmt: str) -> None:
         raise DataError(f"{name}: cannot read ({exc.strerror})") from None
     if stat.S_ISDIR(info.st_mode):
         raise DataError(
-            f"{name}: is a directory, expected a {fmt} file",
+            f"{name}: is a directory, expected a {kind} file",
             hint="pass a file inside it",
         )
     if not os.access(name, os.R_OK):
         raise DataError(f"{name}: permission denied")
     # Only regular files have a meaningful size; pipes such as /dev/fd/N report 0.
     if stat.S_ISREG(info.st_mode) and info.st_size == 0:
-        raise DataError(f"{name} is empty: {_EXPECTED[fmt]}")
+        raise DataError(f"{name} is empty: {expected}")
 
 
 def _dispatch(fmt: str, name: str, src: BinaryIO | str) -> Iterator[tuple[str, dict]]:
