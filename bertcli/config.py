@@ -140,7 +140,7 @@ class LongInputsConfig:
     )
     head_tokens: int = _f(128, "head+tail: tokens kept from the start (the rest from the end)")
     stride: int = _f(128, "chunk: tokens shared by consecutive windows")
-    max_windows: int = _f(32, "chunk: at most this many windows per text (0: no limit)")
+    max_windows: int = _f(0, "chunk: at most this many windows per text (0: no limit)")
     aggregate: str = _f("mean", "chunk: pool window logits per text by mean or max")
 
     def __post_init__(self) -> None:

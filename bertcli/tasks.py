@@ -39,7 +39,7 @@ class ClassificationTask:
     strategy: str = "head"
     head_tokens: int = 128
     stride: int = 128
-    max_windows: int = 32
+    max_windows: int = 0
     aggregate: str = "mean"
 
     @classmethod

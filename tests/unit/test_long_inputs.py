@@ -138,19 +138,15 @@ def test_strategy_is_saved_and_used_by_predict(
     from bertcli.finetune import finetune
 
     out = tmp_path / "chunked"
-    overrides = {
-        "train.max_steps": 6,
-        "long_inputs.strategy": "chunk",
-        "long_inputs.stride": 4,
-        "long_inputs.max_windows": 0,
-    }
+    overrides = {"train.max_steps": 6, "long_inputs.strategy": "chunk", "long_inputs.stride": 4}
     finetune(run_config(tiny_model_dir, sentiment_csv, out, overrides))
     meta = json.loads((out / "bertcli.json").read_text())
     assert meta["long_inputs"]["strategy"] == "chunk"
     long_doc = tmp_path / "long.txt"
-    long_doc.write_text(words(500) + "\n")
+    long_doc.write_text(words(5000) + "\n")
     [line] = list(predict_records(long_doc, out, precision="no"))
-    # 500 digits in windows of 32 tokens (30 content) sharing 4: every token is used.
-    assert json.loads(line)["windows"] > 15
+    # A 5,000-word document in windows of 32 tokens (30 of text) sharing 4: by default every
+    # token is used, so it takes ceil((5000 - 4) / 26) windows and gives one prediction.
+    assert json.loads(line)["windows"] == -(-(5000 - 4) // 26)
     [line] = list(predict_records(long_doc, out, precision="no", long_inputs={"strategy": "head"}))
     assert json.loads(line)["windows"] == 1
