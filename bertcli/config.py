@@ -159,6 +159,15 @@ class LongInputsConfig:
                 problems.append(f"long_inputs.{name}: must be >= 0, got {getattr(self, name)}")
         raise_all(problems)
 
+    def problems_for(self, max_length: int) -> list[str]:
+        """Checks that need the window length (the recipe's, or a saved model's)."""
+        if self.strategy == "chunk" and self.stride >= max_length - 3:
+            return [
+                f"long_inputs.stride: {self.stride} leaves no new tokens in windows of "
+                f"{max_length}; use a stride below max_length / 2"
+            ]
+        return []
+
 
 @dataclass
 class RunConfig:
@@ -173,12 +182,7 @@ class RunConfig:
         problems: list[str] = []
         if self.task not in TASKS:
             problems.append(f"task: {self.task!r} is not one of {', '.join(TASKS)}")
-        li = self.long_inputs
-        if li.strategy == "chunk" and li.stride >= self.train.max_length - 3:
-            problems.append(
-                f"long_inputs.stride: {li.stride} leaves no new tokens in windows of "
-                f"{self.train.max_length}; use a stride below max_length / 2"
-            )
+        problems += self.long_inputs.problems_for(self.train.max_length)
         raise_all(problems)
 
     @property

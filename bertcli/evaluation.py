@@ -8,12 +8,11 @@ from typing import Any
 
 import numpy as np
 
-from bertcli.config import DataConfig
 from bertcli.console import console
 from bertcli.data.load import Example, to_examples
 from bertcli.data.readers import read_records
 from bertcli.data.windows import Windows
-from bertcli.predictor import open_predictor
+from bertcli.predictor import input_columns, open_predictor
 from bertcli.tasks import Task
 
 
@@ -51,15 +50,7 @@ def evaluate_model(
     predictor = open_predictor(
         model_dir, precision=precision, batch_size=batch_size, long_inputs=long_inputs
     )
-    meta = predictor.meta
-    data = DataConfig(
-        text_column=text_column or meta.get("text_column") or "text",
-        pair_column=pair_column or meta.get("pair_column"),
-        label_column=label_column
-        or meta.get("config", {}).get("data", {}).get("label_column")
-        or "label",
-        clean=predictor.clean,
-    )
+    data = input_columns(predictor.meta, text_column, pair_column, label_column)
     results = {}
     for path in files:
         examples = to_examples(read_records(path), data, predictor.task.label_names)

@@ -113,12 +113,10 @@ def check_windows(
     when readable, else random token windows. int8 decisions are only meaningful on real text:
     random tokens sit near the decision boundary, where tiny logit changes flip labels.
     """
-    from bertcli.config import DataConfig
     from bertcli.data.load import to_examples
     from bertcli.data.readers import iter_records
     from bertcli.errors import DataError
-    from bertcli.predictor import resolve_long_inputs
-    from bertcli.tasks import ClassificationTask
+    from bertcli.predictor import input_columns, task_from_meta
 
     source = check_data or meta.get("config", {}).get("data", {}).get("train")
     if source and Path(source).is_file():
@@ -128,15 +126,8 @@ def check_windows(
                 records.append(record)
                 if len(records) == n:
                     break
-            data = DataConfig(
-                text_column=meta.get("text_column") or "text",
-                pair_column=meta.get("pair_column"),
-                clean=list(meta.get("clean", [])),
-            )
-            examples = to_examples(records, data, None, with_labels=False)
-            settings = resolve_long_inputs(meta.get("long_inputs", {}), {})
-            task = ClassificationTask.from_settings(meta["labels"], meta["max_length"], settings)
-            return task.windows(tokenizer, examples), str(source)
+            examples = to_examples(records, input_columns(meta), None, with_labels=False)
+            return task_from_meta(meta, None).windows(tokenizer, examples), str(source)
         except DataError:
             if check_data:
                 raise

@@ -64,7 +64,7 @@ def predict_records(
     long_inputs: dict[str, Any] | None = None,
 ) -> Iterator[str]:
     """Yield one output line per input record, batch by batch, so memory stays flat."""
-    from bertcli.predictor import open_predictor
+    from bertcli.predictor import input_columns, open_predictor
 
     if output_format not in OUTPUT_FORMATS:
         raise DataError(f"unknown output format {output_format!r} (use jsonl or tsv)")
@@ -77,14 +77,13 @@ def predict_records(
         threads=threads,
         long_inputs=long_inputs,
     )
-    meta = predictor.meta
     if fmt == "text":
         if pair_column:
             raise DataError("--pair-column needs CSV, TSV, JSON(L) or Parquet input")
         text_col, pair_col = "text", None
     else:
-        text_col = text_column or meta.get("text_column") or "text"
-        pair_col = pair_column or meta.get("pair_column")
+        columns = input_columns(predictor.meta, text_column, pair_column)
+        text_col, pair_col = columns.text_column, columns.pair_column
     passthrough: deque[dict[str, Any]] = deque()
     examples = _examples(records, text_col, pair_col, predictor.clean, passthrough)
     for _, prediction in predictor.predict_stream(examples):

@@ -13,6 +13,7 @@ from typing import Any
 
 import numpy as np
 
+from bertcli.config import DataConfig
 from bertcli.data.load import Example
 from bertcli.data.windows import Windows
 from bertcli.tasks import ClassificationTask
@@ -42,14 +43,32 @@ def read_meta(model_dir: str | Path) -> dict[str, Any]:
         raise ModelError(f"{path}: unreadable ({exc})") from None
 
 
-def resolve_long_inputs(saved: dict[str, Any], overrides: dict[str, Any]) -> dict[str, Any]:
-    """The model's saved long-input settings with command-line overrides, validated."""
+def task_from_meta(meta: dict[str, Any], long_inputs: dict[str, Any] | None) -> ClassificationTask:
+    """The task a saved model was trained for, with long-input overrides validated against it."""
     from dataclasses import asdict
 
-    from bertcli.config import LongInputsConfig, build
+    from bertcli.config import LongInputsConfig, build, raise_all
 
-    merged = {**saved, **{k: v for k, v in overrides.items() if v is not None}}
-    return asdict(build(LongInputsConfig, merged, "long_inputs."))
+    overrides = {k: v for k, v in (long_inputs or {}).items() if v is not None}
+    settings = build(LongInputsConfig, {**meta.get("long_inputs", {}), **overrides}, "long_inputs.")
+    raise_all(settings.problems_for(int(meta["max_length"])))
+    return ClassificationTask.from_settings(meta["labels"], meta["max_length"], asdict(settings))
+
+
+def input_columns(
+    meta: dict[str, Any],
+    text_column: str | None = None,
+    pair_column: str | None = None,
+    label_column: str | None = None,
+) -> DataConfig:
+    """Columns and cleaning for new data: as in training unless the caller names others."""
+    trained = meta.get("config", {}).get("data", {})
+    return DataConfig(
+        text_column=text_column or meta.get("text_column") or "text",
+        pair_column=pair_column or meta.get("pair_column"),
+        label_column=label_column or trained.get("label_column") or "label",
+        clean=list(meta.get("clean", [])),
+    )
 
 
 def batched(items: Iterable[Any], size: int) -> Iterator[list[Any]]:
@@ -71,8 +90,7 @@ class BasePredictor:
 
     def __init__(self, meta: dict[str, Any], long_inputs: dict[str, Any] | None) -> None:
         self.meta = meta
-        settings = resolve_long_inputs(meta.get("long_inputs", {}), long_inputs or {})
-        self.task = ClassificationTask.from_settings(meta["labels"], meta["max_length"], settings)
+        self.task = task_from_meta(meta, long_inputs)
 
     @property
     def clean(self) -> list[str]:
@@ -102,21 +120,14 @@ class BasePredictor:
 
 def open_predictor(model_dir: str | Path, **options: Any) -> BasePredictor:
     """The predictor for a model directory: ONNX Runtime for exported ONNX, else PyTorch."""
-    import json
-
     from bertcli.errors import ModelError
 
-    meta_path = Path(model_dir) / "bertcli.json"
-    try:
-        runtime = json.loads(meta_path.read_text()).get("runtime") if meta_path.is_file() else None
-    except (OSError, ValueError):
-        runtime = None
-    if runtime == "onnx" and not (Path(model_dir) / ONNX_FILE).is_file():
-        raise ModelError(
-            f"{model_dir}: incomplete ONNX export ({ONNX_FILE} is missing)",
-            "re-run `bertcli export`",
-        )
-    if (Path(model_dir) / ONNX_FILE).is_file():
+    if read_meta(model_dir).get("runtime") == "onnx":
+        if not (Path(model_dir) / ONNX_FILE).is_file():
+            raise ModelError(
+                f"{model_dir}: incomplete ONNX export ({ONNX_FILE} is missing)",
+                "re-run `bertcli export`",
+            )
         from bertcli.onnx_runtime import OnnxPredictor
 
         options.pop("device", None)

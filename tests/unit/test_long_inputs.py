@@ -150,3 +150,23 @@ def test_strategy_is_saved_and_used_by_predict(
     assert json.loads(line)["windows"] == -(-(5000 - 4) // 26)
     [line] = list(predict_records(long_doc, out, precision="no", long_inputs={"strategy": "head"}))
     assert json.loads(line)["windows"] == 1
+
+
+def test_prediction_time_stride_is_checked_against_the_saved_window(
+    trained_model_dir: Path, tmp_path: Path
+) -> None:
+    """A stride override that leaves no new tokens is a one-line error, not an internal one."""
+    from typer.testing import CliRunner
+
+    from bertcli.cli import app
+
+    source = tmp_path / "in.txt"
+    source.write_text("good movie\n")
+    result = CliRunner().invoke(
+        app,
+        ["predict", "--model", str(trained_model_dir), "--long-inputs", "chunk",
+         "--stride", "40", str(source)],
+    )  # fmt: skip
+    assert result.exit_code == 2, result.output
+    assert "long_inputs.stride: 40" in result.output
+    assert "internal error" not in result.output
