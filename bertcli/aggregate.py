@@ -35,3 +35,23 @@ def softmax(logits: np.ndarray) -> np.ndarray:
     shifted = logits - logits.max(-1, keepdims=True)
     exp = np.exp(shifted)
     return exp / exp.sum(-1, keepdims=True)
+
+
+def word_scores(
+    window_logits: Sequence[np.ndarray],
+    owned: Sequence[Sequence[tuple[int, int]]],
+    example_index: Sequence[int],
+    n_examples: int,
+) -> list[np.ndarray]:
+    """Per-window (positions, tags) logits -> per-example (words, tags), each word read from the
+    one window that owns it."""
+    counts = [0] * n_examples
+    for window, pairs in enumerate(owned):
+        counts[example_index[window]] += len(pairs)
+    tags = window_logits[0].shape[-1] if len(window_logits) else 0
+    out = [np.zeros((n, tags), dtype=np.float32) for n in counts]
+    for window, pairs in enumerate(owned):
+        if pairs:
+            words, positions = np.asarray(pairs, dtype=np.int64).T
+            out[example_index[window]][words] = window_logits[window][positions]
+    return out

@@ -13,7 +13,8 @@ import yaml
 
 from bertcli.errors import ConfigError
 
-TASKS = ("classification",)
+TASKS = ("classification", "tagging")
+TAGGING_HEADS = ("linear", "crf")
 PRECISIONS = ("auto", "bf16", "fp16", "no")
 POOLINGS = ("cls", "mean")
 CLEANERS = ("html", "whitespace")
@@ -106,7 +107,14 @@ class TrainConfig:
     eval_steps: int | None = _f(None, "Evaluate every N steps (default: every epoch)")
     save_steps: int = _f(100, "Checkpoint every N steps")
     keep_checkpoints: int = _f(2, "How many step checkpoints to keep")
-    metric: str = _f("accuracy", "Validation metric that picks the best checkpoint")
+    metric: str | None = _f(
+        None, "Validation metric that picks the best checkpoint (default: the task's main one)"
+    )
+    head_lr: float | None = _f(
+        None,
+        "Learning rate of the task head (and CRF); null: 20 x lr for tagging, lr otherwise "
+        "(CRF transition scores learn too slowly at an encoder's rate)",
+    )
     early_stopping_patience: int | None = _f(None, "Stop after N evaluations without improvement")
     log_steps: int = _f(10, "Write a training-log line every N steps")
 
@@ -120,8 +128,10 @@ class TrainConfig:
             problems.append(f"train.max_steps: must be at least 1, got {self.max_steps}")
         if self.epochs <= 0:
             problems.append(f"train.epochs: must be positive, got {self.epochs}")
-        if self.lr <= 0:
-            problems.append(f"train.lr: must be positive, got {self.lr}")
+        for name in ("lr", "head_lr"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                problems.append(f"train.{name}: must be positive, got {value}")
         if not 8 <= self.max_length <= 8192:
             problems.append(f"train.max_length: must be between 8 and 8192, got {self.max_length}")
         if not 0.0 <= self.warmup_ratio < 1.0:
@@ -170,19 +180,57 @@ class LongInputsConfig:
 
 
 @dataclass
+class TaggingConfig:
+    head: str = _f("linear", "Tagging head: linear (softmax per word) or crf (linear-chain CRF)")
+    bio_constraints: bool = _f(True, "crf: forbid I-X after anything but B-X/I-X")
+    label_all_subwords: bool = _f(
+        False, "Train on every sub-word of a word (continuations as I-X), not only the first"
+    )
+    stride: int | None = _f(
+        None,
+        "Tokens shared by consecutive windows of a sentence longer than max_length "
+        "(default: a quarter of max_length)",
+    )
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if self.head not in TAGGING_HEADS:
+            problems.append(f"tagging.head: {self.head!r} is not one of {', '.join(TAGGING_HEADS)}")
+        if self.head == "crf" and self.label_all_subwords:
+            problems.append(
+                "tagging.label_all_subwords: the CRF runs over first sub-words only; "
+                "use it with head: linear"
+            )
+        if self.stride is not None and self.stride < 0:
+            problems.append(f"tagging.stride: must be >= 0, got {self.stride}")
+        raise_all(problems)
+
+
+@dataclass
 class RunConfig:
     name: str = _f("custom", "Recipe name (used for the default output dir and data lookup)")
-    task: str = _f("classification", "Task head: classification")
+    task: str = _f("classification", "Task: classification or tagging (token labels, e.g. NER)")
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     long_inputs: LongInputsConfig = field(default_factory=LongInputsConfig)
+    tagging: TaggingConfig = field(default_factory=TaggingConfig)
 
     def __post_init__(self) -> None:
         problems: list[str] = []
         if self.task not in TASKS:
             problems.append(f"task: {self.task!r} is not one of {', '.join(TASKS)}")
         problems += self.long_inputs.problems_for(self.train.max_length)
+        stride = self.tagging.stride
+        if (
+            self.task == "tagging"
+            and stride is not None
+            and stride > (self.train.max_length - 2) // 2
+        ):
+            problems.append(
+                f"tagging.stride: {self.tagging.stride} is too large for windows of "
+                f"{self.train.max_length} tokens; use at most {(self.train.max_length - 2) // 2}"
+            )
         raise_all(problems)
 
     @property

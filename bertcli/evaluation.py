@@ -11,6 +11,7 @@ import numpy as np
 from bertcli.console import console
 from bertcli.data.load import Example, to_examples
 from bertcli.data.readers import read_records
+from bertcli.data.tagging import iter_tagging_records, to_tagged_examples
 from bertcli.data.windows import Windows
 from bertcli.predictor import input_columns, open_predictor
 from bertcli.tasks import Task
@@ -26,12 +27,10 @@ def evaluate_examples(
     show: bool = True,
 ) -> dict[str, Any]:
     """Metrics of `logits_fn` (window logits of any runtime) on labelled examples."""
-    from bertcli.metrics import render_classification_report
-
     windows = task.windows(tokenizer, examples)
     metrics = task.metrics(task.predict(logits_fn(windows), windows, len(examples)), examples)
     if show:
-        console.print(render_classification_report(metrics, title))
+        console.print(task.report(metrics, title))
     return metrics
 
 
@@ -53,7 +52,12 @@ def evaluate_model(
     data = input_columns(predictor.meta, text_column, pair_column, label_column)
     results = {}
     for path in files:
-        examples = to_examples(read_records(path), data, predictor.task.label_names)
+        task = predictor.task
+        if task.name == "tagging":
+            records = list(iter_tagging_records(path))
+            examples = to_tagged_examples(records, data, task.label_names)
+        else:
+            examples = to_examples(read_records(path), data, task.label_names)
         results[str(path)] = evaluate_examples(
             predictor.window_logits,
             predictor.tokenizer,

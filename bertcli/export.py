@@ -168,7 +168,7 @@ def export_model(
     check_data: str | Path | None = None,
 ) -> ExportReport:
     """Write `model_dir` to `output` as `fmt` ("hf" or "onnx"), checked, atomically."""
-    from bertcli.modeling.model import load_classifier, write_json_atomic
+    from bertcli.modeling.model import load_model, write_json_atomic
 
     if fmt not in FORMATS:
         raise BertcliError(f"unknown export format {fmt!r} (use {' or '.join(FORMATS)})")
@@ -179,7 +179,7 @@ def export_model(
     output = Path(output)
     if output.exists() and any(output.iterdir()):
         raise BertcliError(f"{output} exists and is not empty", "choose another --output")
-    model, tokenizer, meta = load_classifier(model_dir)
+    model, tokenizer, meta = load_model(model_dir)
     report = ExportReport(str(output), fmt, quantize)
     output.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.export-"))

@@ -23,6 +23,8 @@ from bertcli.data.load import (
     raw_labels,
     to_examples,
 )
+from bertcli.data.readers import iter_records
+from bertcli.data.tagging import iter_tagging_records, tag_names, to_tagged_examples
 from bertcli.errors import ConfigError, DataError
 from bertcli.hub import ModelSource, resolve_model
 
@@ -49,7 +51,9 @@ class Prepared:
 
 def load_data(config: RunConfig) -> Prepared:
     """All splits as examples; a validation split is carved from train when none is given."""
-    train_split = load_split(config, "train")
+    tagging = config.task == "tagging"
+    reader = iter_tagging_records if tagging else iter_records
+    train_split = load_split(config, "train", reader)
     if train_split is None:
         raise DataError(
             f"{config.name}: no training data",
@@ -60,37 +64,46 @@ def load_data(config: RunConfig) -> Prepared:
     records = train_split.records
     if config.data.max_train_samples:
         records = records[: config.data.max_train_samples]
-    names = infer_label_names(
-        raw_labels(records, config.data), config.data.label_names, train_split.label_names
-    )
+    if tagging:
+        names = tag_names(records, config.data, train_split.label_names)
+    else:
+        names = infer_label_names(
+            raw_labels(records, config.data), config.data.label_names, train_split.label_names
+        )
     if len(names) < 2:
         raise DataError(
             f"{train_split.origin}: found {len(names)} label(s) ({', '.join(names)}); "
             "need at least 2",
             f"check data.label_column ({config.data.label_column!r})",
         )
-    train = to_examples(records, config.data, names)
+
+    def convert(split: Split, records: list) -> list[Example]:
+        if tagging:
+            return to_tagged_examples(records, config.data, names, declared=split.label_names)
+        return to_examples(records, config.data, names)
+
+    train = convert(train_split, records)
     sources = {"train": train_split.origin}
-    valid_split = _optional_split(config, "validation")
+    valid_split = _optional_split(config, "validation", reader)
     if valid_split is not None:
-        validation = to_examples(_cap(valid_split.records, config), config.data, names)
+        validation = convert(valid_split, _cap(valid_split.records, config))
         sources["validation"] = valid_split.origin
     else:
         train, validation = carve_validation(
             train, config.data.validation_fraction, config.train.seed
         )
         sources["validation"] = f"{config.data.validation_fraction:.0%} of train (seeded)"
-    test_split = _optional_split(config, "test")
-    test = to_examples(_cap(test_split.records, config), config.data, names) if test_split else []
+    test_split = _optional_split(config, "test", reader)
+    test = convert(test_split, _cap(test_split.records, config)) if test_split else []
     if test_split:
         sources["test"] = test_split.origin
     return Prepared(names, train, validation, test, sources)
 
 
-def _optional_split(config: RunConfig, split: str) -> Split | None:
+def _optional_split(config: RunConfig, split: str, reader: Any) -> Split | None:
     """Validation and test may be skipped when only the hub has them and it is unreachable."""
     try:
-        return load_split(config, split)
+        return load_split(config, split, reader)
     except DataError as exc:
         if looks_like_file(getattr(config.data, split) or ""):
             raise
@@ -130,12 +143,39 @@ def model_meta(
         "text_column": config.data.text_column,
         "pair_column": config.data.pair_column,
         "long_inputs": asdict(config.long_inputs),
+        "tagging": asdict(config.tagging) if config.task == "tagging" else None,
         "recipe": config.name,
         "base_model": {"requested": source.requested, "origin": source.origin, "path": source.path},
         "metrics": metrics,
         "config": config.to_dict(),
         "versions": _versions(),
     }
+
+
+def make_task(config: RunConfig, label_names: list[str]) -> Any:
+    from bertcli.tasks import ClassificationTask, TaggingTask
+
+    if config.task == "tagging":
+        return TaggingTask(
+            label_names,
+            config.train.max_length,
+            stride=tagging_stride(config.tagging.stride, config.train.max_length),
+            label_all_subwords=config.tagging.label_all_subwords,
+        )
+    return ClassificationTask.from_settings(
+        label_names, config.train.max_length, asdict(config.long_inputs)
+    )
+
+
+def tagging_stride(stride: int | None, max_length: int) -> int:
+    return stride if stride is not None else max_length // 4
+
+
+def head_lr(config: RunConfig) -> float:
+    """The head's learning rate: as set, else 20x the encoder's for tagging heads."""
+    if config.train.head_lr is not None:
+        return config.train.head_lr
+    return config.train.lr * (20 if config.task == "tagging" else 1)
 
 
 def _check_resume(config: RunConfig, out_dir: Path, resume: bool | None, overwrite: bool) -> bool:
@@ -197,9 +237,8 @@ def finetune(
     from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    from bertcli.modeling.model import build_classifier, save_model
+    from bertcli.modeling.model import build_model, save_model
     from bertcli.precision import resolve_precision
-    from bertcli.tasks import ClassificationTask
     from bertcli.train import Trainer, checkpoint_dirs
 
     device_type = "cuda" if _cuda() else "cpu"
@@ -210,9 +249,12 @@ def finetune(
         cpu=device_type == "cpu",
     )
     set_seed(config.train.seed)
-    model, tokenizer = build_classifier(
+    model, tokenizer = build_model(
         source.path,
         data.label_names,
+        task=config.task,
+        crf=config.task == "tagging" and config.tagging.head == "crf",
+        bio_constraints=config.tagging.bio_constraints,
         pooling=config.model.pooling,
         dropout=config.model.dropout,
         attention_dropout=config.model.attention_dropout,
@@ -223,9 +265,7 @@ def finetune(
         raise ConfigError(
             f"train.max_length: {config.train.max_length} exceeds the model's {positions} positions"
         )
-    task = ClassificationTask.from_settings(
-        data.label_names, config.train.max_length, asdict(config.long_inputs)
-    )
+    task = make_task(config, data.label_names)
     train_windows = task.windows(tokenizer, data.train)
     eval_windows = task.windows(tokenizer, data.validation)
 
@@ -249,6 +289,7 @@ def finetune(
         cfg=config.train,
         out_dir=out_dir,
         save_best=save_best,
+        head_lr=head_lr(config),
     )
     if resuming:
         trainer.resume_from(checkpoint_dirs(out_dir)[-1])
@@ -275,11 +316,13 @@ def _finalize(
     """Score the best model on validation (and test), then write it as the run's final model."""
     from bertcli.evaluation import evaluate_examples
     from bertcli.infer import window_logits
-    from bertcli.modeling.model import load_classifier, save_model, write_json_atomic
+    from bertcli.modeling.model import load_model, save_model, write_json_atomic
 
     out_dir = config.output_dir
     best = out_dir / "checkpoints" / "best"
-    final_model = load_classifier(best)[0] if best.is_dir() else accelerator.unwrap_model(model)
+    final_model = load_model(best)[0] if best.is_dir() else accelerator.unwrap_model(model)
+    final_model.to(accelerator.device)  # a reloaded best model starts on the CPU
+    task.bind(final_model)
     precision = accelerator.mixed_precision
     metrics: dict[str, Any] = {
         "best_step": state.best_step,

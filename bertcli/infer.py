@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bertcli.data.batching import pad_windows, sorted_batches
+from bertcli.data.batching import WindowOutputs, pad_windows, sorted_batches
 from bertcli.data.windows import Windows
 from bertcli.precision import autocast, resolve_precision
 from bertcli.predictor import BasePredictor
@@ -23,22 +23,20 @@ def window_logits(
     batch_size: int = 64,
     device: torch.device | str = "cpu",
     precision: str = "no",
-) -> np.ndarray:
-    """Logits for every window, computed in length-sorted batches and returned in window order."""
+) -> np.ndarray | list[np.ndarray]:
+    """Logits for every window, computed in length-sorted batches and returned in window order:
+    (windows, labels), or one (length, labels) array per window for token-level heads."""
     model.eval()
     device = torch.device(device)
-    out: np.ndarray | None = None
+    out = WindowOutputs(windows)
     for indices in sorted_batches(windows.lengths(), batch_size):
         batch = {
             k: torch.from_numpy(v).to(device)
             for k, v in pad_windows(windows, indices, pad_id).items()
         }
         with autocast(precision, device.type):
-            logits = model(**batch).float().cpu().numpy()  # (batch, labels)
-        if out is None:
-            out = np.empty((len(windows), logits.shape[-1]), dtype=np.float32)
-        out[indices] = logits
-    return out if out is not None else np.empty((0, 0), dtype=np.float32)
+            out.add(model(**batch).float().cpu().numpy(), indices)
+    return out.result()
 
 
 class Predictor(BasePredictor):
@@ -55,18 +53,18 @@ class Predictor(BasePredictor):
         long_inputs: dict[str, Any] | None = None,
     ) -> None:
         """`long_inputs` overrides the long-input settings saved with the model (strategy, ...)."""
-        from bertcli.modeling.model import load_classifier
+        from bertcli.modeling.model import load_model
 
         if threads:
             torch.set_num_threads(threads)
-        self.model, self.tokenizer, meta = load_classifier(model_dir)
-        super().__init__(meta, long_inputs)
+        self.model, self.tokenizer, meta = load_model(model_dir)
+        super().__init__(meta, long_inputs, model_dir)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         self.model.to(self.device)
         self.precision = resolve_precision(precision, self.device.type)
         self.batch_size = batch_size
 
-    def window_logits(self, windows: Windows) -> np.ndarray:
+    def window_logits(self, windows: Windows) -> np.ndarray | list[np.ndarray]:
         return window_logits(
             self.model,
             windows,

@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 
-from bertcli.data.batching import pad_windows, sorted_batches
+from bertcli.data.batching import WindowOutputs, pad_windows, sorted_batches
 from bertcli.data.windows import Windows
 from bertcli.errors import ModelError
 from bertcli.predictor import ONNX_FILE, BasePredictor, read_meta
@@ -28,7 +28,7 @@ class OnnxPredictor(BasePredictor):
         import onnxruntime as ort
 
         meta = read_meta(model_dir)
-        super().__init__(meta, long_inputs)
+        super().__init__(meta, long_inputs, model_dir)
         self.tokenizer = RustTokenizer(model_dir)
         self.batch_size = batch_size
         options = ort.SessionOptions()
@@ -43,14 +43,11 @@ class OnnxPredictor(BasePredictor):
             raise ModelError(f"{model_dir}/{ONNX_FILE}: cannot load ({first})") from None
         self.inputs = {i.name for i in self.session.get_inputs()}
 
-    def window_logits(self, windows: Windows) -> np.ndarray:
-        out: np.ndarray | None = None
+    def window_logits(self, windows: Windows) -> np.ndarray | list[np.ndarray]:
+        out = WindowOutputs(windows)
         for indices in sorted_batches(windows.lengths(), self.batch_size):
             feed = pad_windows(windows, indices, self.pad_id)
-            logits = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})[
-                0
-            ]  # (batch, labels)
-            if out is None:
-                out = np.empty((len(windows), logits.shape[-1]), dtype=np.float32)
-            out[indices] = logits
-        return out if out is not None else np.empty((0, 0), dtype=np.float32)
+            # (batch, labels), or (batch, seq, labels) for token-level heads
+            logits = self.session.run(None, {k: v for k, v in feed.items() if k in self.inputs})
+            out.add(logits[0], indices)
+        return out.result()

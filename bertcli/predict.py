@@ -12,7 +12,9 @@ from bertcli.data.load import Example, clean_text, pick_column
 from bertcli.data.readers import detect_format, iter_records
 from bertcli.errors import DataError
 
-OUTPUT_FORMATS = ("jsonl", "tsv")
+OUTPUT_FORMATS = ("jsonl", "tsv", "conll")
+# Which output formats each task can write.
+TASK_FORMATS = {"classification": ("jsonl", "tsv"), "tagging": ("jsonl", "conll")}
 
 
 def _examples(
@@ -21,8 +23,15 @@ def _examples(
     pair_column: str | None,
     clean: list[str],
     passthrough: deque[dict[str, Any]],
+    words: bool = False,
 ) -> Iterator[Example]:
-    """Lazily map records to examples; the fields that pass through wait in `passthrough`."""
+    """Lazily map records to examples; the fields that pass through wait in `passthrough`.
+
+    For tagging (`words`) a record's text is either a line of raw text, split into words by the
+    documented pre-tokenizer, or a list of tokens; it is never cleaned, so offsets stay true.
+    """
+    from bertcli.data.tagging import text_example, token_example
+
     columns: tuple[str | None, str | None] | None = None
     for location, record in records:
         if columns is None:
@@ -34,6 +43,13 @@ def _examples(
         if text is None:
             raise DataError(f"{location}: field {text_col!r} is missing or empty")
         passthrough.append({k: v for k, v in record.items() if k not in (text_col, pair_col)})
+        if words:
+            yield (
+                token_example(text, location, text_col)  # type: ignore[arg-type]
+                if isinstance(text, list)
+                else text_example(str(text), location)
+            )
+            continue
         yield Example(
             clean_text(str(text), clean),
             clean_text(str(pair), clean) if pair is not None else None,
@@ -67,7 +83,9 @@ def predict_records(
     from bertcli.predictor import input_columns, open_predictor
 
     if output_format not in OUTPUT_FORMATS:
-        raise DataError(f"unknown output format {output_format!r} (use jsonl or tsv)")
+        raise DataError(
+            f"unknown output format {output_format!r} (use {', '.join(OUTPUT_FORMATS)})"
+        )
     fmt = fmt or ("text" if str(source) == "-" else detect_format(source))
     records = iter_records(source, fmt)  # fails fast on a missing or empty file
     predictor = open_predictor(
@@ -77,6 +95,14 @@ def predict_records(
         threads=threads,
         long_inputs=long_inputs,
     )
+    task = predictor.task
+    allowed = TASK_FORMATS[task.name]
+    if output_format not in allowed:
+        raise DataError(
+            f"--format {output_format} does not apply to a {task.name} model "
+            f"(use {' or '.join(allowed)})"
+        )
+    tagging = task.name == "tagging"
     if fmt == "text":
         if pair_column:
             raise DataError("--pair-column needs CSV, TSV, JSON(L) or Parquet input")
@@ -84,7 +110,14 @@ def predict_records(
     else:
         columns = input_columns(predictor.meta, text_column, pair_column)
         text_col, pair_col = columns.text_column, columns.pair_column
+        if tagging and not text_column:
+            text_col = f"{text_col}|tokens|text"  # token lists or raw text lines
     passthrough: deque[dict[str, Any]] = deque()
-    examples = _examples(records, text_col, pair_col, predictor.clean, passthrough)
+    examples = _examples(records, text_col, pair_col, predictor.clean, passthrough, tagging)
+    if output_format == "conll":
+        for _, block in predictor.predict_stream(examples, render=task.conll):  # type: ignore[attr-defined]
+            passthrough.popleft()
+            yield block
+        return
     for _, prediction in predictor.predict_stream(examples):
         yield format_line(passthrough.popleft(), prediction, output_format)

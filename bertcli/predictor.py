@@ -7,7 +7,7 @@ for line. This module imports neither torch nor transformers.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -16,10 +16,11 @@ import numpy as np
 from bertcli.config import DataConfig
 from bertcli.data.load import Example
 from bertcli.data.windows import Windows
-from bertcli.tasks import ClassificationTask
+from bertcli.tasks import ClassificationTask, TaggingTask, Task
 
 ONNX_FILE = "model.onnx"
 META_FILE = "bertcli.json"
+HEAD_FILE = "bertcli_head.safetensors"
 
 
 def read_meta(model_dir: str | Path) -> dict[str, Any]:
@@ -43,16 +44,40 @@ def read_meta(model_dir: str | Path) -> dict[str, Any]:
         raise ModelError(f"{path}: unreadable ({exc})") from None
 
 
-def task_from_meta(meta: dict[str, Any], long_inputs: dict[str, Any] | None) -> ClassificationTask:
+def task_from_meta(
+    meta: dict[str, Any], long_inputs: dict[str, Any] | None, model_dir: str | Path | None = None
+) -> Task:
     """The task a saved model was trained for, with long-input overrides validated against it."""
     from dataclasses import asdict
 
     from bertcli.config import LongInputsConfig, build, raise_all
 
+    if meta.get("task", "classification") == "tagging":
+        tagging = meta.get("tagging") or {}
+        crf = None
+        if tagging.get("head") == "crf" and model_dir is not None:
+            from bertcli.viterbi import CrfScores
+
+            crf = CrfScores.from_file(_head_file(model_dir))
+        max_length = int(meta["max_length"])
+        stride = (long_inputs or {}).get("stride")
+        stride = stride if stride is not None else tagging.get("stride") or max_length // 4
+        if not 0 <= stride <= (max_length - 2) // 2:
+            raise_all([f"--stride: {stride} does not fit windows of {max_length} tokens"])
+        return TaggingTask(meta["labels"], max_length, stride=int(stride), crf=crf)
     overrides = {k: v for k, v in (long_inputs or {}).items() if v is not None}
     settings = build(LongInputsConfig, {**meta.get("long_inputs", {}), **overrides}, "long_inputs.")
     raise_all(settings.problems_for(int(meta["max_length"])))
     return ClassificationTask.from_settings(meta["labels"], meta["max_length"], asdict(settings))
+
+
+def _head_file(model_dir: str | Path) -> Path:
+    from bertcli.errors import ModelError
+
+    path = Path(model_dir) / HEAD_FILE
+    if not path.is_file():
+        raise ModelError(f"{model_dir}: {HEAD_FILE} is missing (the CRF's transition scores)")
+    return path
 
 
 def input_columns(
@@ -88,9 +113,14 @@ class BasePredictor:
     tokenizer: Any
     batch_size: int
 
-    def __init__(self, meta: dict[str, Any], long_inputs: dict[str, Any] | None) -> None:
+    def __init__(
+        self,
+        meta: dict[str, Any],
+        long_inputs: dict[str, Any] | None,
+        model_dir: str | Path | None = None,
+    ) -> None:
         self.meta = meta
-        self.task = task_from_meta(meta, long_inputs)
+        self.task = task_from_meta(meta, long_inputs, model_dir)
 
     @property
     def clean(self) -> list[str]:
@@ -100,8 +130,8 @@ class BasePredictor:
     def pad_id(self) -> int:
         return self.tokenizer.pad_token_id or 0
 
-    def window_logits(self, windows: Windows) -> np.ndarray:
-        """(windows, labels) float32 logits, in window order."""
+    def window_logits(self, windows: Windows) -> np.ndarray | list[np.ndarray]:
+        """(windows, labels) float32 logits in window order; per window for token-level tasks."""
         raise NotImplementedError
 
     def predict_examples(self, examples: list[Example]) -> Any:
@@ -109,13 +139,20 @@ class BasePredictor:
         return self.task.predict(self.window_logits(windows), windows, len(examples))
 
     def predict_stream(
-        self, examples: Iterable[Example], chunk: int | None = None
-    ) -> Iterator[tuple[Example, dict[str, Any]]]:
-        """Predict chunk by chunk (several batches, so length sorting pays), in input order."""
+        self,
+        examples: Iterable[Example],
+        chunk: int | None = None,
+        render: Callable[[Any, int, Example], Any] | None = None,
+    ) -> Iterator[tuple[Example, Any]]:
+        """Predict chunk by chunk (several batches, so length sorting pays), in input order.
+
+        Each prediction is rendered by `render` (default: the task's JSON form).
+        """
+        render = render or self.task.format
         for group in batched(examples, chunk or self.batch_size * 8):
             predictions = self.predict_examples(group)
             for i, example in enumerate(group):
-                yield example, self.task.format(predictions, i)
+                yield example, render(predictions, i, example)
 
 
 def open_predictor(model_dir: str | Path, **options: Any) -> BasePredictor:

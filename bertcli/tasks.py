@@ -8,26 +8,35 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from bertcli.aggregate import pool_windows, softmax
+from bertcli.aggregate import pool_windows, softmax, word_scores
 from bertcli.data.load import Example
 from bertcli.data.windows import Windows, make_windows
+from bertcli.data.word_windows import make_word_windows
+from bertcli.viterbi import CrfScores, viterbi
 
 
 class Task(Protocol):
-    """What the training loop, evaluation and prediction need to know about a task."""
+    """What the training loop, evaluation and prediction need to know about a task.
+
+    Window logits are one (windows, labels) array for window-level tasks and, for token-level
+    ones (`token_level`), one (positions, labels) array per window.
+    """
 
     name: str
-    metric_names: tuple[str, ...]
+    main_metric: str
+    token_level: bool
 
     def windows(self, tokenizer: Any, examples: Sequence[Example]) -> Windows: ...
 
-    def loss(self, logits: Any, batch: dict[str, Any]) -> Any: ...
+    def bind(self, model: Any) -> None: ...
 
-    def predict(self, window_logits: np.ndarray, windows: Windows, n_examples: int) -> Any: ...
+    def predict(self, window_logits: Any, windows: Windows, n_examples: int) -> Any: ...
 
     def metrics(self, predictions: Any, examples: Sequence[Example]) -> dict[str, Any]: ...
 
-    def format(self, prediction: Any, index: int) -> dict[str, Any]: ...
+    def report(self, metrics: dict[str, Any], title: str) -> Any: ...
+
+    def format(self, predictions: Any, index: int, example: Example) -> dict[str, Any]: ...
 
 
 @dataclass
@@ -49,7 +58,8 @@ class ClassificationTask:
         return cls(list(label_names), int(max_length), **long_inputs)
 
     name = "classification"
-    metric_names = ("accuracy", "macro_f1")
+    main_metric = "accuracy"
+    token_level = False
 
     def windows(self, tokenizer: Any, examples: Sequence[Example]) -> Windows:
         has_pairs = bool(examples) and examples[0].pair is not None
@@ -66,10 +76,8 @@ class ClassificationTask:
             max_windows=self.max_windows,
         )
 
-    def loss(self, logits: Any, batch: dict[str, Any]) -> Any:
-        import torch.nn.functional as F  # the torch-free ONNX path never trains
-
-        return F.cross_entropy(logits.float(), batch["labels"])
+    def bind(self, model: Any) -> None:
+        """Nothing to read from the model: its logits say everything."""
 
     def predict(self, window_logits: np.ndarray, windows: Windows, n_examples: int) -> Any:
         """(windows, labels) logits -> (examples, labels) probabilities, and windows per example."""
@@ -84,7 +92,14 @@ class ClassificationTask:
             probs.argmax(-1).tolist(), [e.label for e in examples], self.label_names
         )
 
-    def format(self, predictions: Any, index: int) -> dict[str, Any]:
+    def report(self, metrics: dict[str, Any], title: str) -> Any:
+        from bertcli.metrics import render_classification_report
+
+        return render_classification_report(metrics, title)
+
+    def format(
+        self, predictions: Any, index: int, example: Example | None = None
+    ) -> dict[str, Any]:
         probs, counts = predictions
         row = probs[index]
         best = int(row.argmax())
@@ -97,3 +112,116 @@ class ClassificationTask:
         }
         out["windows"] = counts[index]
         return out
+
+
+@dataclass
+class TaggedWords:
+    """One example's prediction: a tag id and its probability per word."""
+
+    tags: list[int]
+    probs: list[float]
+
+
+@dataclass
+class TaggingTask:
+    """A tag per word (NER and friends), by softmax per word or Viterbi over a CRF's scores."""
+
+    label_names: list[str]
+    max_length: int
+    stride: int = 32
+    label_all_subwords: bool = False
+    crf: CrfScores | None = None
+
+    name = "tagging"
+    main_metric = "f1"
+    token_level = True
+
+    def windows(self, tokenizer: Any, examples: Sequence[Example]) -> Windows:
+        labelled = bool(examples) and examples[0].tags is not None
+        return make_word_windows(
+            tokenizer,
+            [e.words or [] for e in examples],
+            [e.tags or [] for e in examples] if labelled else None,
+            max_length=self.max_length,
+            stride=self.stride,
+            continuation=self._continuation() if self.label_all_subwords else None,
+        )
+
+    def _continuation(self) -> list[int]:
+        """For each tag id, the tag of a word's later pieces: I-X for B-X, itself otherwise."""
+        index = {name: i for i, name in enumerate(self.label_names)}
+        return [
+            index.get("I-" + name[2:], i) if name.startswith("B-") else i
+            for i, name in enumerate(self.label_names)
+        ]
+
+    def bind(self, model: Any) -> None:
+        """Take the CRF's current transition scores (they change while training)."""
+        crf = getattr(model, "crf", None)
+        if crf is not None:
+            state = {
+                "crf." + k: v.detach().float().cpu().numpy() for k, v in crf.state_dict().items()
+            }
+            self.crf = CrfScores.from_state(state)
+
+    def predict(self, window_logits: Any, windows: Windows, n_examples: int) -> list[TaggedWords]:
+        scores = word_scores(window_logits, windows.owned or [], windows.example_index, n_examples)
+        probs = [softmax(s) if len(s) else s for s in scores]
+        paths = self._decode(scores) if self.crf else [p.argmax(-1).tolist() for p in probs]
+        return [
+            TaggedWords(path, [float(p[i, t]) for i, t in enumerate(path)])
+            for path, p in zip(paths, probs, strict=True)
+        ]
+
+    def _decode(self, scores: list[np.ndarray]) -> list[list[int]]:
+        """Viterbi over all examples at once, padded to the longest."""
+        assert self.crf is not None
+        lengths = [len(s) for s in scores]
+        width = max(lengths, default=0)
+        padded = np.zeros((len(scores), width, len(self.label_names)), dtype=np.float32)
+        for i, s in enumerate(scores):
+            padded[i, : len(s)] = s
+        return viterbi(padded, lengths, self.crf)
+
+    def tag_names(self, predicted: TaggedWords) -> list[str]:
+        return [self.label_names[t] for t in predicted.tags]
+
+    def metrics(self, predictions: Any, examples: Sequence[Example]) -> dict[str, Any]:
+        from bertcli.metrics import entity_metrics
+
+        return entity_metrics(
+            [self.tag_names(p) for p in predictions],
+            [[self.label_names[t] for t in e.tags or []] for e in examples],
+        )
+
+    def report(self, metrics: dict[str, Any], title: str) -> Any:
+        from bertcli.metrics import render_entity_report
+
+        return render_entity_report(metrics, title)
+
+    def format(self, predictions: Any, index: int, example: Example) -> dict[str, Any]:
+        """Entities with character offsets into the example's text; score: mean tag probability."""
+        from bertcli.metrics.entities import get_entities
+
+        predicted = predictions[index]
+        spans = example.spans or []
+        entities = []
+        for kind, first, last in get_entities(self.tag_names(predicted)):
+            start, end = spans[first][0], spans[last][1]
+            score = sum(predicted.probs[first : last + 1]) / (last - first + 1)
+            entities.append(
+                {
+                    "type": kind,
+                    "text": example.text[start:end],
+                    "start": start,
+                    "end": end,
+                    "score": round(score, 6),
+                }
+            )
+        return {"entities": entities}
+
+    def conll(self, predictions: Any, index: int, example: Example) -> str:
+        """One `word<TAB>tag` line per word and a blank line after the example."""
+        tags = self.tag_names(predictions[index])
+        lines = [f"{w}\t{t}" for w, t in zip(example.words or [], tags, strict=True)]
+        return "".join(line + "\n" for line in lines) + "\n"

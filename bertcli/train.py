@@ -18,6 +18,7 @@ from rich.progress import TextColumn
 
 from bertcli.config import TrainConfig
 from bertcli.console import info, notice, progress
+from bertcli.data.batching import WindowOutputs
 from bertcli.data.collate import Collator, EpochBatches, WindowDataset
 from bertcli.data.load import Example
 from bertcli.data.windows import Windows
@@ -64,17 +65,31 @@ def plan_steps(batches_per_epoch: int, cfg: TrainConfig) -> Plan:
     return Plan(steps_per_epoch, total, math.ceil(total / steps_per_epoch))
 
 
-def make_optimizer(model: torch.nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """AdamW; biases and LayerNorm weights (all 1-d parameters) get no weight decay."""
-    decay, no_decay = [], []
-    for _, param in model.named_parameters():
+def make_optimizer(
+    model: torch.nn.Module, cfg: TrainConfig, head_lr: float | None = None
+) -> torch.optim.Optimizer:
+    """AdamW; biases and LayerNorm weights (all 1-d parameters) get no weight decay, and the task
+    head (and CRF) may learn at its own rate. Encoder groups come first: the progress bar shows
+    the first group's learning rate."""
+    head_ids = {id(p) for p in getattr(model, "head_parameters", lambda: [])()}
+    groups: dict[tuple[bool, bool], list[torch.nn.Parameter]] = {
+        (h, d): [] for h in (False, True) for d in (True, False)
+    }
+    for param in model.parameters():
         if param.requires_grad:
-            (no_decay if param.ndim < 2 else decay).append(param)
-    groups = [
-        {"params": decay, "weight_decay": cfg.weight_decay},
-        {"params": no_decay, "weight_decay": 0.0},
-    ]
-    return torch.optim.AdamW(groups, lr=cfg.lr)
+            groups[(id(param) in head_ids, param.ndim >= 2)].append(param)
+    return torch.optim.AdamW(
+        [
+            {
+                "params": params,
+                "weight_decay": cfg.weight_decay if decay else 0.0,
+                "lr": (head_lr or cfg.lr) if head else cfg.lr,
+            }
+            for (head, decay), params in groups.items()
+            if params
+        ],
+        lr=cfg.lr,
+    )
 
 
 def make_schedule(optimizer: torch.optim.Optimizer, total: int, warmup_ratio: float) -> Any:
@@ -138,6 +153,7 @@ class Trainer:
         cfg: TrainConfig,
         out_dir: Path,
         save_best: Callable[[torch.nn.Module, Path, dict[str, Any]], None],
+        head_lr: float | None = None,
     ) -> None:
         self.acc = accelerator
         self.task = task
@@ -170,7 +186,7 @@ class Trainer:
             collate_fn=Collator(eval_windows, pad_id),
             generator=torch.Generator(),
         )
-        optimizer = make_optimizer(model, cfg)
+        optimizer = make_optimizer(model, cfg, head_lr)
         self.model, self.optimizer, self.train_dl, self.eval_dl = accelerator.prepare(
             model, optimizer, train_dl, eval_dl
         )
@@ -230,23 +246,25 @@ class Trainer:
     # --------------------------------------------------------------------- evaluate
 
     def evaluate(self) -> dict[str, Any]:
-        model = self.model
+        model, task = self.model, self.task
         model.eval()
-        logits = None
+        task.bind(self.acc.unwrap_model(model))
+        outputs = WindowOutputs(self.eval_windows)
         with torch.no_grad():
             for batch in self.eval_dl:
-                out = model(**batch)
-                out, index = self.acc.gather_for_metrics((out.float(), batch["window_index"]))
-                if logits is None:
-                    logits = torch.empty((len(self.eval_windows), out.shape[-1]))
-                logits[index.cpu()] = out.cpu()
+                out = model(**{k: v for k, v in batch.items() if k != "labels"}).float()
+                if task.token_level:
+                    # Processes pad their batches to different widths; gathering needs one.
+                    out = self.acc.pad_across_processes(out, dim=1)
+                out, index = self.acc.gather_for_metrics((out, batch["window_index"]))
+                outputs.add(out.cpu().numpy(), index.tolist())
         model.train()
-        predictions = self.task.predict(logits.numpy(), self.eval_windows, len(self.eval_examples))
-        return self.task.metrics(predictions, self.eval_examples)
+        predictions = task.predict(outputs.result(), self.eval_windows, len(self.eval_examples))
+        return task.metrics(predictions, self.eval_examples)
 
     def _after_eval(self, metrics: dict[str, Any]) -> bool:
         """Track the best model; returns True when early stopping says to stop."""
-        name = self.cfg.metric
+        name = self.cfg.metric or self.task.main_metric
         if name not in metrics:
             raise BertcliError(
                 f"train.metric: {name!r} is not a metric of this task",
@@ -318,8 +336,7 @@ class Trainer:
                     for batch in loader:
                         consumed += 1
                         with acc.accumulate(self.model):
-                            logits = self.model(**batch)
-                            loss = self.task.loss(logits, batch)
+                            loss, _ = self.model(**batch)
                             acc.backward(loss)
                             losses.append(loss.detach().float())
                             seen_since += batch["input_ids"].shape[0] * world

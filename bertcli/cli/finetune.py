@@ -43,6 +43,14 @@ def finetune(
         Precision | None,
         typer.Option(help="auto picks bf16 on GPUs and on CPUs with AVX-512 BF16/AMX."),
     ] = None,
+    crf: Annotated[
+        bool,
+        typer.Option("--crf", help="Tagging: a CRF head (Viterbi decoding) instead of linear."),
+    ] = False,
+    head_lr: Annotated[
+        float | None,
+        typer.Option(help="Learning rate of the task head/CRF (default: 20x lr for tagging)."),
+    ] = None,
     long_inputs: LongInputsOpt = None,
     aggregate: AggregateOpt = None,
     stride: StrideOpt = None,
@@ -82,11 +90,18 @@ def finetune(
             "train.max_length": max_length,
             "train.seed": seed,
             "train.precision": precision.value if precision else None,
+            "train.head_lr": head_lr,
+            "tagging.head": "crf" if crf else None,
         }
     )
     long = long_input_settings(long_inputs, aggregate, stride, max_windows)
     overrides.update({f"long_inputs.{key}": value for key, value in long.items()})
     config = load_config(recipe, overrides, set_ or [])
+    if config.task == "tagging" and stride is not None:
+        # --stride means the overlap of a long sentence's windows for a tagging recipe.
+        overrides.pop("long_inputs.stride")
+        overrides["tagging.stride"] = stride
+        config = load_config(recipe, overrides, set_ or [])
 
     from bertcli.finetune import finetune as run
 

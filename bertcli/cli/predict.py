@@ -23,6 +23,7 @@ from bertcli.cli.options import (
 class OutputFormat(str, Enum):
     jsonl = "jsonl"
     tsv = "tsv"
+    conll = "conll"
 
 
 class InputFormat(str, Enum):
@@ -49,7 +50,13 @@ def predict(
     text_column: Annotated[str | None, typer.Option(help="Text column of CSV/TSV/JSONL.")] = None,
     pair_column: Annotated[str | None, typer.Option(help="Second text of a pair.")] = None,
     output_format: Annotated[
-        OutputFormat, typer.Option("--format", "-f", help="jsonl or tsv.")
+        OutputFormat,
+        typer.Option(
+            "--format",
+            "-f",
+            help="jsonl (all tasks); tsv (classification: label, score, windows); "
+            "conll (tagging: word<TAB>tag lines, a blank line after each input).",
+        ),
     ] = OutputFormat.jsonl,
     batch_size: Annotated[int, typer.Option(help="Examples per batch.")] = 64,
     long_inputs: LongInputsOpt = None,
@@ -59,7 +66,14 @@ def predict(
     precision: PrecisionOpt = Precision.auto,
     threads: Annotated[int | None, typer.Option(help="CPU threads for PyTorch.")] = None,
 ) -> None:
-    """Predict labels for new texts, streamed in input order, one output line per input."""
+    """Predict labels for new texts, streamed in input order, one output line per input.
+
+    Tagging models print {"entities": [{"type", "text", "start", "end", "score"}]} per input,
+    with character offsets into the input line. Plain text is split into words by a regex
+    pre-tokenizer (dotted abbreviations, words joined by - . , /, clitics like 's, and each
+    other punctuation mark alone); JSONL may give pre-split {"tokens": [...]} instead, whose
+    offsets refer to the tokens joined by single spaces.
+    """
     from bertcli.predict import predict_records
 
     fmt = input_format.value if input_format else None

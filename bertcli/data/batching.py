@@ -31,3 +31,27 @@ def pad_windows(windows: Windows, indices: Sequence[int], pad_id: int) -> dict[s
         "token_type_ids": token_type_ids,
         "attention_mask": attention_mask,
     }
+
+
+class WindowOutputs:
+    """Batch outputs put back in window order, whatever order the batches ran in.
+
+    (batch, labels) outputs become one (windows, labels) array; token-level (batch, seq, labels)
+    outputs become one (window length, labels) array per window, padding dropped.
+    """
+
+    def __init__(self, windows: Windows) -> None:
+        self.lengths = windows.lengths()
+        self.rows: list[np.ndarray | None] = [None] * len(windows)
+        self.token_level = False
+
+    def add(self, logits: np.ndarray, indices: Sequence[int]) -> None:
+        self.token_level = logits.ndim == 3
+        for row, i in zip(logits, indices, strict=True):
+            self.rows[i] = row[: self.lengths[i]] if self.token_level else row
+
+    def result(self) -> np.ndarray | list[np.ndarray]:
+        if not self.rows:
+            return np.empty((0, 0), dtype=np.float32)
+        rows = [np.asarray(r, dtype=np.float32) for r in self.rows]
+        return rows if self.token_level else np.stack(rows)

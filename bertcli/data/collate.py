@@ -9,6 +9,7 @@ import torch
 
 from bertcli.data.batching import pad_windows, sorted_batches
 from bertcli.data.windows import Windows
+from bertcli.data.word_windows import IGNORE
 
 # How many batches of similar length are formed from one shuffled pool. Larger pools pad less
 # but make consecutive batches less random.
@@ -39,7 +40,11 @@ class Collator:
         batch = {k: torch.from_numpy(v) for k, v in pad_windows(w, indices, self.pad_id).items()}
         batch["window_index"] = torch.tensor(list(indices), dtype=torch.long)
         if w.labels is not None:
-            batch["labels"] = torch.tensor([w.labels[i] for i in indices], dtype=torch.long)
+            labels = [w.labels[i] for i in indices]
+            if isinstance(labels[0], list):  # one label per position: pad like the inputs
+                width = batch["input_ids"].shape[1]
+                labels = [row + [IGNORE] * (width - len(row)) for row in labels]
+            batch["labels"] = torch.tensor(labels, dtype=torch.long)
         return batch
 
 

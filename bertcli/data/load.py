@@ -6,7 +6,7 @@ import html
 import os
 import random
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,12 +28,19 @@ Record = tuple[str, dict[str, Any]]
 
 @dataclass
 class Example:
-    """One input: a text (and optional pair), its label id, and where it came from."""
+    """One input: a text (and optional pair), its label id, and where it came from.
+
+    Tagging examples also carry their `words`, each word's character span in `text`, and one
+    tag id per word.
+    """
 
     text: str
     pair: str | None = None
     label: int | None = None
     location: str = ""
+    words: list[str] | None = None
+    spans: list[tuple[int, int]] | None = None
+    tags: list[int] | None = None
 
 
 @dataclass
@@ -62,14 +69,16 @@ def _data_dir_file(recipe: str, split: str) -> Path | None:
     return None
 
 
-def load_split(config: RunConfig, split: str) -> Split | None:
+def load_split(
+    config: RunConfig, split: str, reader: Callable[[str], Iterable[Record]] = iter_records
+) -> Split | None:
     """Resolve one split. Order: an explicit file, $BERTCLI_DATA_DIR/<recipe>/<split>.*, the hub."""
     value = getattr(config.data, split)
     if value and looks_like_file(value):
-        return Split(list(iter_records(value)), value)
+        return Split(list(reader(value)), value)
     local = _data_dir_file(config.name, split)
     if local is not None:
-        return Split(list(iter_records(local)), str(local))
+        return Split(list(reader(str(local))), str(local))
     if value and config.data.dataset:
         return _load_hub_split(config, split, value)
     return None
@@ -100,7 +109,10 @@ def _load_hub_split(config: RunConfig, split: str, hub_split: str) -> Split:
             f"(e.g. {DATA_DIR_ENV}=../shared/data) or pass --{split} FILE",
         ) from None
     names = None
-    feature = ds.features.get(config.data.label_column)
+    column = next((c for c in config.data.label_column.split("|") if c in ds.features), "")
+    feature = ds.features.get(column)
+    # Tag columns are sequences of class labels: the names sit on the inner feature.
+    feature = getattr(feature, "feature", feature)
     if feature is not None and hasattr(feature, "names"):
         names = list(feature.names)
     label = f"{dataset}[{hub_split}]"

@@ -22,12 +22,18 @@ STRATEGIES = ("head", "tail", "head+tail", "chunk")
 
 @dataclass
 class Windows:
-    """Model inputs for a list of examples; `example_index[w]` is the example window w came from."""
+    """Model inputs for a list of examples; `example_index[w]` is the example window w came from.
+
+    `labels` holds one label id per window (classification) or one per position (tagging, -100
+    where the loss ignores it). Tagging windows also list the (word, position) pairs whose
+    prediction they own: each word is owned by exactly one window.
+    """
 
     input_ids: list[list[int]] = field(default_factory=list)
     token_type_ids: list[list[int]] = field(default_factory=list)
     example_index: list[int] = field(default_factory=list)
-    labels: list[int] | None = None
+    labels: list[Any] | None = None
+    owned: list[list[tuple[int, int]]] | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)

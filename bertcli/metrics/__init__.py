@@ -4,7 +4,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from bertcli.metrics.report import render_classification_report, render_scalar_table
+from bertcli.metrics.report import (
+    render_classification_report,
+    render_entity_report,
+    render_scalar_table,
+)
 
 if TYPE_CHECKING:
     from bertcli.metrics.classification import (
@@ -19,6 +23,7 @@ __all__ = [
     "classification_metrics",
     "entity_metrics",
     "render_classification_report",
+    "render_entity_report",
     "render_scalar_table",
 ]
 

@@ -27,9 +27,11 @@ def render_scalar_table(metrics: Mapping[str, Any], title: str) -> Table:
     return table
 
 
-def _per_class_table(per_class: Mapping[str, Mapping[str, Any]]) -> Table:
-    table = Table(title="per class", title_justify="left")
-    table.add_column("label")
+def _per_class_table(
+    per_class: Mapping[str, Mapping[str, Any]], title: str = "per class", what: str = "label"
+) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column(what)
     for column in ("precision", "recall", "f1", "support"):
         table.add_column(column, justify="right")
     for name, scores in per_class.items():
@@ -63,4 +65,12 @@ def render_classification_report(metrics: Mapping[str, Any], title: str) -> Grou
         render_scalar_table(metrics, title),
         _per_class_table(metrics["per_class"]),
         _confusion_table(metrics["confusion_matrix"]),
+    )
+
+
+def render_entity_report(metrics: Mapping[str, Any], title: str) -> Group:
+    """Summary and per-entity-type tables for `entity_metrics` output."""
+    return Group(
+        render_scalar_table(metrics, title),
+        _per_class_table(metrics["per_type"], "per entity type", "type"),
     )

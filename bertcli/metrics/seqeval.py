@@ -10,6 +10,7 @@ import datasets
 import evaluate
 
 from bertcli.errors import DataError
+from bertcli.metrics.entities import _TAG_HINT, _is_iob2, get_entities
 from bertcli.metrics.runner import check_pairs, run_metric
 
 _DESCRIPTION = """\
@@ -26,40 +27,6 @@ Returns:
     precision, recall, f1 (micro over all entities) and per_type: {TYPE: {precision,
     recall, f1, support}} for every type seen in references or predictions.
 """
-
-Entity = tuple[str, int, int]
-
-_TAG_HINT = "convert the tags to IOB2 first with bertcli.data.conll.to_iob2"
-
-
-def get_entities(tags: Sequence[str]) -> list[Entity]:
-    """Entities of one IOB2 sentence as (type, start, end inclusive), in order of start."""
-    entities = []
-    kind: str | None = None  # type of the entity being extended, None outside one
-    start = 0
-    for position, tag in enumerate(tags):
-        prefix, tag_kind = _split(tag, position)
-        if prefix == "I" and tag_kind == kind:
-            continue
-        if kind is not None:
-            entities.append((kind, start, position - 1))
-        # Strict mode: only B- opens an entity; an I- that continues nothing is dropped.
-        kind, start = (tag_kind, position) if prefix == "B" else (None, position)
-    if kind is not None:
-        entities.append((kind, start, len(tags) - 1))
-    return entities
-
-
-def _split(tag: str, position: int) -> tuple[str, str | None]:
-    if tag == "O":
-        return "O", None
-    if _is_iob2(tag):
-        return tag[0], tag[2:]
-    raise DataError(f"token {position + 1}: {tag!r} is not an IOB2 tag", hint=_TAG_HINT)
-
-
-def _is_iob2(tag: str) -> bool:
-    return tag == "O" or (len(tag) > 2 and tag[1] == "-" and tag[0] in "BI")
 
 
 def _ratio(numerator: int, denominator: int) -> float:

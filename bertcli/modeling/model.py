@@ -1,8 +1,9 @@
-"""Encoder + classification head; saved as a plain Hugging Face directory plus bertcli extras.
+"""Encoder + task head; saved as a plain Hugging Face directory plus bertcli extras.
 
-With `pooling: cls` the model *is* `AutoModelForSequenceClassification` (the [CLS] vector through
-the pooler and a linear layer), so the saved directory loads as-is in `transformers.pipeline`.
-Extra bertcli-only heads (mean pooling) live in `bertcli_head.safetensors` beside it.
+The model *is* a transformers task model (`AutoModelForSequenceClassification` for [CLS]
+classification, `AutoModelForTokenClassification` for tagging), so the saved directory loads as-is
+in `transformers.pipeline`. bertcli-only parts - a mean-pooling head, a CRF - live in
+`bertcli_head.safetensors` beside it, and bertcli.json says how to rebuild them.
 """
 
 from __future__ import annotations
@@ -11,50 +12,130 @@ import json
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
+from bertcli.data.word_windows import IGNORE
 from bertcli.errors import ModelError
+from bertcli.modeling.crf import CRF, bio_allowed
 from bertcli.modeling.heads import MeanPoolHead
-from bertcli.predictor import META_FILE, read_meta
-
-HEAD_FILE = "bertcli_head.safetensors"
+from bertcli.predictor import HEAD_FILE, META_FILE, read_meta
 
 
-class SequenceClassifier(nn.Module):
-    def __init__(self, hf_model: nn.Module, pooling: str = "cls") -> None:
+def _auto_class(task: str) -> Any:
+    import transformers
+
+    names = {
+        "classification": "AutoModelForSequenceClassification",
+        "tagging": "AutoModelForTokenClassification",
+    }
+    return getattr(transformers, names[task])
+
+
+class TaskModel(nn.Module):
+    """A transformers task model plus optional bertcli extras (mean pooling, CRF).
+
+    `forward` returns logits - (batch, labels) for classification, (batch, seq, labels) for tagging
+    - and, given `labels`, `(loss, logits)`: the loss is computed inside forward so that under
+    DistributedDataParallel every parameter, the CRF's included, takes part in the wrapped call.
+    """
+
+    def __init__(
+        self,
+        hf_model: nn.Module,
+        task: str = "classification",
+        pooling: str = "cls",
+        crf: bool = False,
+        bio_constraints: bool = True,
+    ) -> None:
         super().__init__()
         self.hf = hf_model
+        self.task = task
         self.pooling = pooling
         config = hf_model.config
         self.head: nn.Module | None = None
-        if pooling == "mean":
+        self.crf: CRF | None = None
+        if task == "classification" and pooling == "mean":
             dropout = getattr(config, "classifier_dropout", None) or config.hidden_dropout_prob
             self.head = MeanPoolHead(config.hidden_size, config.num_labels, dropout)
+        if crf:
+            labels = [config.id2label[i] for i in range(config.num_labels)]
+            allowed, start = bio_allowed(labels) if bio_constraints else (None, None)
+            self.crf = CRF(config.num_labels, allowed=allowed, start_allowed=start)
 
     @property
     def config(self) -> Any:
         return self.hf.config
+
+    def extras(self) -> dict[str, torch.Tensor]:
+        """The state that transformers does not save: mean-pooling head and CRF, by prefix."""
+        state = {}
+        for prefix, module in (("head.", self.head), ("crf.", self.crf)):
+            if module is not None:
+                state.update({prefix + k: v.contiguous() for k, v in module.state_dict().items()})
+        return state
+
+    def head_parameters(self) -> Iterator[nn.Parameter]:
+        """Everything outside the pretrained encoder: classifier, pooling head, CRF."""
+        encoder = {id(p) for p in self.hf.base_model.parameters()}
+        return (p for p in self.parameters() if id(p) not in encoder)
 
     def forward(
         self,
         input_ids: torch.Tensor,
         attention_mask: torch.Tensor,
         token_type_ids: torch.Tensor | None = None,
+        labels: torch.Tensor | None = None,
         **_: Any,
-    ) -> torch.Tensor:
+    ) -> Any:
         if self.head is None:
-            return self.hf(
+            logits = self.hf(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).logits  # (batch, labels)
-        hidden = self.hf.base_model(
-            input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-        ).last_hidden_state  # (batch, seq, hidden)
-        return self.head(hidden, attention_mask)
+            ).logits  # (batch, labels) or (batch, seq, labels)
+        else:
+            hidden = self.hf.base_model(
+                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+            ).last_hidden_state  # (batch, seq, hidden)
+            logits = self.head(hidden, attention_mask)
+        if labels is None:
+            return logits
+        return self.loss(logits, labels), logits
+
+    def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.crf is not None:
+            emissions, tags, mask = first_pieces(logits, labels)
+            return self.crf(emissions, tags, mask)
+        if logits.dim() == 3:
+            return F.cross_entropy(
+                logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE
+            )
+        return F.cross_entropy(logits.float(), labels)
+
+
+def first_pieces(
+    logits: torch.Tensor, labels: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Compact the labelled positions of each row to the front, for a CRF over words.
+
+    (batch, seq, tags) emissions and (batch, seq) labels with IGNORE between words ->
+    (batch, words, tags) emissions, (batch, words) tags and a prefix mask; one gather, no loop.
+    """
+    keep = labels != IGNORE
+    # A stable sort of "not kept" puts kept positions first, in their original order.
+    order = torch.sort((~keep).to(torch.int8), dim=1, stable=True).indices
+    width = max(int(keep.sum(1).max()), 1)
+    order = order[:, :width]
+    emissions = logits.gather(1, order.unsqueeze(-1).expand(-1, -1, logits.shape[-1]))
+    tags = labels.gather(1, order)
+    mask = keep.gather(1, order)
+    # A row without any labelled word (possible only for an empty window) still needs mask[:, 0].
+    mask[:, 0] = True
+    return emissions, tags.clamp(min=0), mask
 
 
 def quiet_transformers() -> None:
@@ -65,17 +146,20 @@ def quiet_transformers() -> None:
     hf_logging.set_verbosity_error()
 
 
-def build_classifier(
+def build_model(
     path: str,
     label_names: Sequence[str],
     *,
+    task: str = "classification",
     pooling: str = "cls",
+    crf: bool = False,
+    bio_constraints: bool = True,
     dropout: float | None = None,
     attention_dropout: float | None = None,
     local_files_only: bool = True,
-) -> tuple[SequenceClassifier, Any]:
-    """A pretrained encoder with a freshly initialised classification head, and its tokenizer."""
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+) -> tuple[TaskModel, Any]:
+    """A pretrained encoder with a freshly initialised task head, and its tokenizer."""
+    from transformers import AutoTokenizer
 
     quiet_transformers()  # "Some weights were newly initialized" is expected: we train the head.
     id2label = dict(enumerate(label_names))
@@ -88,7 +172,7 @@ def build_classifier(
         extra["attention_probs_dropout_prob"] = attention_dropout
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_files_only)
-        hf_model = AutoModelForSequenceClassification.from_pretrained(
+        hf_model = _auto_class(task).from_pretrained(
             path,
             num_labels=len(label_names),
             id2label=id2label,
@@ -100,29 +184,49 @@ def build_classifier(
         raise ModelError(f"{path}: cannot load model ({str(exc).splitlines()[0]})") from None
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"{path}: bertcli needs a fast (Rust) tokenizer; none found")
-    return SequenceClassifier(hf_model, pooling), tokenizer
+    return TaskModel(hf_model, task, pooling, crf, bio_constraints), tokenizer
 
 
-def load_classifier(model_dir: str | Path) -> tuple[SequenceClassifier, Any, dict[str, Any]]:
+def model_options(meta: dict[str, Any]) -> dict[str, Any]:
+    """TaskModel's constructor options as a saved bertcli.json records them."""
+    tagging = meta.get("tagging") or {}
+    return {
+        "task": meta.get("task", "classification"),
+        "pooling": meta.get("pooling", "cls"),
+        "crf": tagging.get("head") == "crf",
+        "bio_constraints": tagging.get("bio_constraints", True),
+    }
+
+
+def load_model(model_dir: str | Path) -> tuple[TaskModel, Any, dict[str, Any]]:
     """Load a directory written by `save_model` (or a checkpoint's model folder)."""
     from safetensors.torch import load_file
-    from transformers import AutoModelForSequenceClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     meta = read_meta(model_dir)
+    options = model_options(meta)
     quiet_transformers()
     try:
         tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        hf_model = AutoModelForSequenceClassification.from_pretrained(
+        hf_model = _auto_class(options["task"]).from_pretrained(
             str(model_dir), local_files_only=True
         )
     except (OSError, ValueError) as exc:
         raise ModelError(f"{model_dir}: cannot load model ({str(exc).splitlines()[0]})") from None
-    model = SequenceClassifier(hf_model, meta.get("pooling", "cls"))
-    if model.head is not None:
+    model = TaskModel(hf_model, **options)
+    expected = model.extras()
+    if expected:
         head_path = Path(model_dir) / HEAD_FILE
         if not head_path.is_file():
-            raise ModelError(f"{model_dir}: {HEAD_FILE} is missing (mean-pooling head)")
-        model.head.load_state_dict(load_file(str(head_path)))
+            raise ModelError(f"{model_dir}: {HEAD_FILE} is missing (mean-pooling head or CRF)")
+        state = load_file(str(head_path))
+        if set(state) != set(expected):
+            raise ModelError(f"{head_path}: does not match the model described in {META_FILE}")
+        for prefix, module in (("head.", model.head), ("crf.", model.crf)):
+            if module is not None:
+                module.load_state_dict(
+                    {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}
+                )
     model.eval()
     return model, tokenizer, meta
 
@@ -136,9 +240,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     os.replace(tmp, path)
 
 
-def save_model(
-    model: SequenceClassifier, tokenizer: Any, out_dir: Path, meta: dict[str, Any]
-) -> None:
+def save_model(model: TaskModel, tokenizer: Any, out_dir: Path, meta: dict[str, Any]) -> None:
     """Write model, tokenizer and bertcli.json into `out_dir` without ever leaving it half-written.
 
     Everything is written to a temporary sibling folder first, then moved file by file with atomic
@@ -151,9 +253,9 @@ def save_model(
     try:
         model.hf.save_pretrained(staging, safe_serialization=True)
         tokenizer.save_pretrained(staging)
-        if model.head is not None:
-            state = {k: v.contiguous() for k, v in model.head.state_dict().items()}
-            save_file(state, str(staging / HEAD_FILE))
+        extras = model.extras()
+        if extras:
+            save_file(extras, str(staging / HEAD_FILE))
         (out_dir / META_FILE).unlink(missing_ok=True)
         for item in sorted(staging.iterdir()):
             os.chmod(item, 0o644)

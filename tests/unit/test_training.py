@@ -20,8 +20,7 @@ from bertcli.errors import ConfigError, ModelError
 from bertcli.evaluation import evaluate_model
 from bertcli.finetune import finetune
 from bertcli.infer import Predictor
-from bertcli.modeling.model import HEAD_FILE, build_classifier
-from bertcli.tasks import ClassificationTask
+from bertcli.modeling.model import HEAD_FILE, TaskModel, build_model
 from bertcli.train import Interrupted, make_optimizer, make_schedule
 
 TEXTS = [
@@ -182,7 +181,7 @@ def test_mean_pooling_head_is_saved_and_reloaded(
         enc = tokenizer(text, return_tensors="pt", truncation=True, max_length=32)
         with torch.no_grad():
             hidden = encoder(**enc).last_hidden_state[0]  # (seq, hidden)
-        logits = hidden.mean(0) @ head["classifier.weight"].T + head["classifier.bias"]
+        logits = hidden.mean(0) @ head["head.classifier.weight"].T + head["head.classifier.bias"]
         np.testing.assert_allclose(logits.softmax(-1).numpy(), expected, atol=1e-5, err_msg=text)
 
     again = Predictor(out, precision="no", device="cpu").predict_examples(examples(TEXTS))[0]
@@ -208,16 +207,16 @@ RESUME = {
 
 def interrupt_at_forward(monkeypatch: pytest.MonkeyPatch, call: int) -> None:
     """Raise KeyboardInterrupt (Ctrl-C) at the `call`-th training loss computation."""
-    original = ClassificationTask.loss
+    original = TaskModel.loss
     calls = {"n": 0}
 
-    def loss(self, logits, batch):
+    def loss(self, logits, labels):
         calls["n"] += 1
         if calls["n"] == call:
             raise KeyboardInterrupt
-        return original(self, logits, batch)
+        return original(self, logits, labels)
 
-    monkeypatch.setattr(ClassificationTask, "loss", loss)
+    monkeypatch.setattr(TaskModel, "loss", loss)
 
 
 def test_ctrl_c_saves_a_checkpoint_and_rerun_resumes_to_the_end(
@@ -292,7 +291,7 @@ def test_resumed_run_ends_exactly_where_an_uninterrupted_run_does(
 
 
 def test_no_weight_decay_on_biases_and_layer_norm(tiny_model_dir: Path) -> None:
-    model, _ = build_classifier(str(tiny_model_dir), ["neg", "pos"])
+    model, _ = build_model(str(tiny_model_dir), ["neg", "pos"])
     optimizer = make_optimizer(model, TrainConfig(weight_decay=0.05, lr=1e-3))
     by_param = {
         id(p): group["weight_decay"] for group in optimizer.param_groups for p in group["params"]
@@ -332,11 +331,11 @@ def test_schedule_without_warmup_starts_at_the_peak() -> None:
 
 def test_attention_dropout_defaults_off_and_can_keep_the_models_value(tiny_model_dir: Path) -> None:
     from bertcli.config import ConfigError, load_config
-    from bertcli.modeling.model import build_classifier
+    from bertcli.modeling.model import build_model
 
     assert load_config(None).model.attention_dropout == 0.0
-    off, _ = build_classifier(str(tiny_model_dir), ["a", "b"], attention_dropout=0.0)
-    kept, _ = build_classifier(str(tiny_model_dir), ["a", "b"], attention_dropout=None)
+    off, _ = build_model(str(tiny_model_dir), ["a", "b"], attention_dropout=0.0)
+    kept, _ = build_model(str(tiny_model_dir), ["a", "b"], attention_dropout=None)
     assert off.config.attention_probs_dropout_prob == 0.0
     assert kept.config.attention_probs_dropout_prob == 0.1  # BertConfig's default
     with pytest.raises(ConfigError, match=r"model\.attention_dropout"):

@@ -1,0 +1,151 @@
+"""NER on CoNLL-2003: linear vs CRF head with the embedded MiniLM, same budget, side by side.
+
+Both heads fine-tune on `conll2003/train.txt`. The validation file (eng.testa) is split by
+document: even documents pick the best checkpoint, odd documents are a held-out test set that
+neither training nor checkpoint selection ever sees. Reported per head: entity F1 (held-out and
+validation), training samples/s, prediction sentences/s (`bertcli predict` over the held-out
+sentences) and the cost of decoding (Viterbi vs argmax on the same emission scores).
+
+    python benchmarks/ner.py                  # 2 x about 8 min on 2 CPU cores
+    python benchmarks/ner.py --epochs 0.2     # quick look
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "conll2003"
+ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
+
+
+def split_documents(src: Path, out: Path) -> tuple[Path, Path]:
+    """Even documents -> dev.txt (checkpoint selection), odd -> heldout.txt (scored once)."""
+    docs: list[list[str]] = []
+    for line in src.read_text(encoding="utf-8").splitlines():
+        if line.startswith("-DOCSTART-"):
+            docs.append([])
+        if docs:
+            docs[-1].append(line)
+    paths = (out / "dev.txt", out / "heldout.txt")
+    for parity, path in enumerate(paths):
+        lines = [line for i, doc in enumerate(docs) if i % 2 == parity for line in doc]
+        path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return paths
+
+
+def train(args: argparse.Namespace, head: str, dev: Path, heldout: Path, out: Path) -> dict:
+    command = [
+        sys.executable, "-m", "bertcli", "--quiet", "finetune", "conll2003",
+        "--model", "minilm", "--train", str(args.data / "train.txt"),
+        "--validation", str(dev), "--test", str(heldout), "--output-dir", str(out),
+        "--epochs", str(args.epochs),
+        *(["--crf"] if head == "crf" else []),
+    ]  # fmt: skip
+    started = time.perf_counter()
+    subprocess.run(command, check=True, env=ENV)
+    metrics = json.loads((out / "metrics.json").read_text())
+    metrics["wall_seconds"] = time.perf_counter() - started
+    return metrics
+
+
+def predict_speed(model: Path, heldout: Path, work: Path) -> tuple[float, int]:
+    """Sentences/s of `bertcli predict` on the held-out sentences given as token JSONL."""
+    from bertcli.data.conll import read_conll
+
+    sentences = read_conll(heldout)
+    source = work / "heldout.jsonl"
+    source.write_text("".join(json.dumps({"tokens": s.tokens}) + "\n" for s in sentences))
+    started = time.perf_counter()
+    subprocess.run(
+        [sys.executable, "-m", "bertcli", "predict", "--model", str(model), str(source)],
+        check=True,
+        env=ENV,
+        stdout=subprocess.DEVNULL,
+    )
+    return len(sentences) / (time.perf_counter() - started), len(sentences)
+
+
+def decode_cost(model: Path, heldout: Path) -> tuple[float, float]:
+    """Milliseconds per 1,000 sentences to turn emissions into tags: argmax vs Viterbi."""
+    from bertcli.data.conll import read_conll
+    from bertcli.data.load import Example
+    from bertcli.data.tagging import join_words
+    from bertcli.predictor import open_predictor
+
+    predictor = open_predictor(model)
+    examples = []
+    for s in read_conll(heldout):
+        text, spans = join_words(s.tokens)
+        examples.append(Example(text, words=s.tokens, spans=spans))
+    windows = predictor.task.windows(predictor.tokenizer, examples)
+    logits = predictor.window_logits(windows)
+    task = predictor.task
+    crf, timings = task.crf, []
+    for scores in (None, crf):
+        task.crf = scores
+        started = time.perf_counter()
+        task.predict(logits, windows, len(examples))
+        timings.append((time.perf_counter() - started) * 1000 / len(examples) * 1000)
+    task.crf = crf
+    return timings[0], timings[1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", type=Path, default=DATA)
+    parser.add_argument("--epochs", type=float, default=3.0)
+    args = parser.parse_args()
+
+    from rich.console import Console
+    from rich.table import Table
+
+    work = Path(tempfile.mkdtemp(prefix="bench-ner-"))
+    dev, heldout = split_documents(args.data / "valid.txt", work)
+    rows = {}
+    for head in ("linear", "crf"):
+        out = work / head
+        metrics = train(args, head, dev, heldout, out)
+        speed, n_sentences = predict_speed(out, heldout, work)
+        argmax_ms, viterbi_ms = decode_cost(out, heldout)
+        rows[head] = {
+            "heldout_f1": metrics["test"]["f1"],
+            "dev_f1": metrics["validation"]["f1"],
+            "per_type_f1": {k: v["f1"] for k, v in metrics["test"]["per_type"].items()},
+            "train_samples_per_s": metrics["train_samples_per_second"],
+            "wall_minutes": metrics["wall_seconds"] / 60,
+            "predict_sentences_per_s": speed,
+            "decode_ms_per_1k": viterbi_ms if head == "crf" else argmax_ms,
+            "argmax_ms_per_1k": argmax_ms,
+            "steps": metrics["steps"],
+        }
+
+    table = Table(
+        title=f"CoNLL-2003 NER, embedded MiniLM, {args.epochs:g} epochs each; F1 on "
+        f"{n_sentences} held-out eng.testa sentences"
+    )
+    for column in ("", "linear", "crf", "crf / linear"):
+        table.add_column(column, justify="right")
+    lines = (
+        ("entity F1 (held-out)", "heldout_f1", "{:.4f}"),
+        ("entity F1 (dev)", "dev_f1", "{:.4f}"),
+        ("train samples/s", "train_samples_per_s", "{:.1f}"),
+        ("finetune wall, min", "wall_minutes", "{:.1f}"),
+        ("predict sentences/s", "predict_sentences_per_s", "{:.1f}"),
+        ("decode ms / 1k sentences", "decode_ms_per_1k", "{:.1f}"),
+    )
+    for label, key, fmt in lines:
+        linear, crf = rows["linear"][key], rows["crf"][key]
+        table.add_row(label, fmt.format(linear), fmt.format(crf), f"{crf / linear:.2f}x")
+    Console().print(table)
+    print(json.dumps({"n_heldout": n_sentences, "epochs": args.epochs, "rows": rows}))
+
+
+if __name__ == "__main__":
+    main()

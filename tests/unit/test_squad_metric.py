@@ -1,0 +1,79 @@
+"""SQuAD exact match / F1 against hand-computed cases, with the official normalisation."""
+
+from __future__ import annotations
+
+import pytest
+
+from bertcli.errors import DataError
+from bertcli.metrics.squad import SquadScores, normalize_answer, squad_metrics
+
+
+@pytest.mark.parametrize(
+    ("text", "normal"),
+    [
+        ("The Denver Broncos!", "denver broncos"),
+        ("  a  cat,\tAn apple; the end. ", "cat apple end"),
+        ("theatre another", "theatre another"),  # articles only as whole words
+        ("Saint-Étienne's", "saintétiennes"),
+    ],
+)
+def test_normalisation_follows_the_official_script(text: str, normal: str) -> None:
+    assert normalize_answer(text) == normal
+
+
+def test_exact_and_f1_on_hand_made_cases() -> None:
+    result = squad_metrics(
+        ["the Broncos.", "big red dog", "Denver", "nothing alike"],
+        [["Broncos"], ["red dog"], ["Denver Broncos", "Denver"], ["a cat"]],
+    )
+    # Exact: 1 (normalised), 0, 1 (second reference), 0.
+    assert result["exact"] == pytest.approx(50.0)
+    # F1: 1, 2*(2/3)*1/(2/3+1) = 0.8, 1, 0.
+    assert result["f1"] == pytest.approx(100 * (1 + 0.8 + 1 + 0) / 4)
+    assert result["num_examples"] == 4
+    assert result["HasAns_total"] == 4
+    assert "NoAns_total" not in result  # no unanswerable question: a v1.1 evaluation
+
+
+def test_best_reference_is_taken_per_question() -> None:
+    # "Denver" overlaps one word of the first reference and equals the second.
+    one = squad_metrics(["Denver Broncos team"], [["Denver", "Denver Broncos team members"]])
+    assert one["exact"] == 0.0
+    # Against "Denver": P 1/3, R 1 -> 0.5; against the long one: P 1, R 3/4 -> 6/7.
+    assert one["f1"] == pytest.approx(100 * 6 / 7)
+
+
+def test_v2_splits_answerable_and_unanswerable_questions() -> None:
+    result = squad_metrics(
+        ["", "Paris", "Paris", "", "the"],
+        [[], [], ["Paris"], ["Rome"], []],
+    )
+    # Unanswerable: "" right, "Paris" wrong, "the" normalises to "" and is right.
+    assert result["NoAns_total"] == 3
+    assert result["NoAns_exact"] == pytest.approx(100 * 2 / 3)
+    assert result["NoAns_f1"] == pytest.approx(100 * 2 / 3)
+    # Answerable: "Paris" right, "" wrong.
+    assert result["HasAns_total"] == 2
+    assert result["HasAns_exact"] == pytest.approx(50.0)
+    assert result["exact"] == pytest.approx(60.0)
+    assert result["num_examples"] == 5
+
+
+def test_metric_module_runs_through_evaluate() -> None:
+    metric = SquadScores(keep_in_memory=True)
+    raw = metric.compute(predictions=["an apple"], references=[["Apple"]])
+    assert raw == {
+        "exact": 100.0,
+        "f1": 100.0,
+        "total": 1,
+        "HasAns_exact": 100.0,
+        "HasAns_f1": 100.0,
+        "HasAns_total": 1,
+    }
+
+
+def test_bad_inputs_are_data_errors() -> None:
+    with pytest.raises(DataError, match="got 1 predictions but 2 references"):
+        squad_metrics(["a"], [["a"], ["b"]])
+    with pytest.raises(DataError, match=r"question 1: references must be a list"):
+        squad_metrics(["a"], ["a"])  # type: ignore[list-item]
