@@ -91,7 +91,7 @@ def decode_cost(model: Path, heldout: Path) -> tuple[float, float]:
     for scores in (None, crf):
         task.crf = scores
         started = time.perf_counter()
-        task.predict(logits, windows, len(examples))
+        task.predict(logits, windows, examples)
         timings.append((time.perf_counter() - started) * 1000 / len(examples) * 1000)
     task.crf = crf
     return timings[0], timings[1]

@@ -13,7 +13,8 @@ import yaml
 
 from bertcli.errors import ConfigError
 
-TASKS = ("classification", "tagging")
+TASKS = ("classification", "tagging", "qa")
+ON_MISMATCH = ("error", "skip")
 TAGGING_HEADS = ("linear", "crf")
 PRECISIONS = ("auto", "bf16", "fp16", "no")
 POOLINGS = ("cls", "mean")
@@ -207,14 +208,47 @@ class TaggingConfig:
 
 
 @dataclass
+class QAConfig:
+    version_2: bool = _f(
+        False,
+        "SQuAD v2: questions may have no answer; a no-answer threshold is tuned on validation",
+    )
+    stride: int = _f(128, "Context tokens shared by consecutive windows (doc_stride)")
+    max_question_tokens: int = _f(64, "Questions are cut to this many tokens")
+    max_answer_length: int = _f(30, "Longest answer span, in tokens")
+    n_best: int = _f(20, "Start and end candidates per window")
+    on_mismatch: str = _f(
+        "error",
+        "An answer whose text is not at its answer_start: error, or skip it (counted)",
+    )
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if self.on_mismatch not in ON_MISMATCH:
+            problems.append(
+                f"qa.on_mismatch: {self.on_mismatch!r} is not one of {', '.join(ON_MISMATCH)}"
+            )
+        for name in ("max_question_tokens", "max_answer_length", "n_best"):
+            if getattr(self, name) < 1:
+                problems.append(f"qa.{name}: must be at least 1, got {getattr(self, name)}")
+        if self.stride < 0:
+            problems.append(f"qa.stride: must be >= 0, got {self.stride}")
+        raise_all(problems)
+
+
+@dataclass
 class RunConfig:
     name: str = _f("custom", "Recipe name (used for the default output dir and data lookup)")
-    task: str = _f("classification", "Task: classification or tagging (token labels, e.g. NER)")
+    task: str = _f(
+        "classification",
+        "Task: classification, tagging (a label per word, e.g. NER) or qa (extractive answers)",
+    )
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     long_inputs: LongInputsConfig = field(default_factory=LongInputsConfig)
     tagging: TaggingConfig = field(default_factory=TaggingConfig)
+    qa: QAConfig = field(default_factory=QAConfig)
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -231,6 +265,14 @@ class RunConfig:
                 f"tagging.stride: {self.tagging.stride} is too large for windows of "
                 f"{self.train.max_length} tokens; use at most {(self.train.max_length - 2) // 2}"
             )
+        if self.task == "qa":
+            room = self.train.max_length - self.qa.max_question_tokens - 3
+            if room <= self.qa.stride:
+                problems.append(
+                    f"qa.stride: {self.qa.stride} leaves no new context per window of "
+                    f"{self.train.max_length} tokens with questions of up to "
+                    f"{self.qa.max_question_tokens}; lower qa.stride or raise train.max_length"
+                )
         raise_all(problems)
 
     @property

@@ -28,7 +28,7 @@ def evaluate_examples(
 ) -> dict[str, Any]:
     """Metrics of `logits_fn` (window logits of any runtime) on labelled examples."""
     windows = task.windows(tokenizer, examples)
-    metrics = task.metrics(task.predict(logits_fn(windows), windows, len(examples)), examples)
+    metrics = task.metrics(task.predict(logits_fn(windows), windows, examples), examples)
     if show:
         console.print(task.report(metrics, title))
     return metrics
@@ -53,7 +53,11 @@ def evaluate_model(
     results = {}
     for path in files:
         task = predictor.task
-        if task.name == "tagging":
+        if task.name == "qa":
+            from bertcli.data.squad import read_squad
+
+            examples = read_squad(path).examples
+        elif task.name == "tagging":
             records = list(iter_tagging_records(path))
             examples = to_tagged_examples(records, data, task.label_names)
         else:

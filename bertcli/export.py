@@ -21,7 +21,7 @@ import numpy as np
 from bertcli.console import info
 from bertcli.data.windows import Windows
 from bertcli.errors import BertcliError, ModelError
-from bertcli.predictor import ONNX_FILE
+from bertcli.predictor import HEAD_FILE, ONNX_FILE
 
 FORMATS = ("hf", "onnx")
 # fp32 ONNX must reproduce PyTorch to float rounding; int8 trades exact logits for speed, so only
@@ -63,7 +63,7 @@ def sample_windows(tokenizer: Any, max_length: int, n: int = 64, seed: int = 0) 
     return windows
 
 
-def _export_onnx(model: Any, path: Path, max_length: int) -> None:
+def _export_onnx(model: Any, path: Path, max_length: int, token_level: bool = False) -> None:
     import torch
 
     class Logits(torch.nn.Module):
@@ -91,7 +91,11 @@ def _export_onnx(model: Any, path: Path, max_length: int) -> None:
             str(path),
             input_names=names,
             output_names=["logits"],
-            dynamic_axes={**axes, "logits": {0: "batch"}},
+            # Token-level heads score every position: their logits grow with the sequence.
+            dynamic_axes={
+                **axes,
+                "logits": {0: "batch", 1: "sequence"} if token_level else {0: "batch"},
+            },
             opset_version=17,
             dynamo=False,
         )
@@ -106,6 +110,28 @@ def _quantize(path: Path) -> None:
     os.replace(quantized, path)
 
 
+def _check_examples(meta: dict[str, Any], source: str, n: int) -> list[Any]:
+    """The first `n` unlabelled examples of a data file, read as the model's task reads it."""
+    from itertools import islice
+
+    from bertcli.data.load import to_examples
+    from bertcli.data.readers import iter_records
+    from bertcli.data.tagging import iter_tagging_records, to_tagged_examples
+    from bertcli.predictor import input_columns
+
+    task = meta.get("task", "classification")
+    if task == "qa":
+        from bertcli.data.squad import read_squad
+
+        return read_squad(source, "skip").examples[:n]
+    reader = iter_tagging_records if task == "tagging" else iter_records
+    records = list(islice(reader(source), n))
+    if task == "tagging":
+        labels = meta["labels"]
+        return to_tagged_examples(records, input_columns(meta), labels, with_labels=False)
+    return to_examples(records, input_columns(meta), None, with_labels=False)
+
+
 def check_windows(
     tokenizer: Any, meta: dict[str, Any], check_data: str | Path | None, n: int = 64
 ) -> tuple[Windows, str]:
@@ -113,25 +139,34 @@ def check_windows(
     when readable, else random token windows. int8 decisions are only meaningful on real text:
     random tokens sit near the decision boundary, where tiny logit changes flip labels.
     """
-    from bertcli.data.load import to_examples
-    from bertcli.data.readers import iter_records
     from bertcli.errors import DataError
-    from bertcli.predictor import input_columns, task_from_meta
+    from bertcli.predictor import task_from_meta
 
     source = check_data or meta.get("config", {}).get("data", {}).get("train")
     if source and Path(source).is_file():
         try:
-            records = []
-            for record in iter_records(source):
-                records.append(record)
-                if len(records) == n:
-                    break
-            examples = to_examples(records, input_columns(meta), None, with_labels=False)
+            examples = _check_examples(meta, str(source), n)
             return task_from_meta(meta, None).windows(tokenizer, examples), str(source)
         except DataError:
             if check_data:
                 raise
     return sample_windows(tokenizer, int(meta["max_length"]), n), "random token windows"
+
+
+def decisions(logits: Any, task: str) -> np.ndarray:
+    """What a runtime decides from window logits: the label of each window (classification), of
+    each position (tagging), or the start and end position of each window (QA)."""
+    if task == "qa":
+        return np.concatenate([window.argmax(0) for window in logits])
+    if task == "tagging":
+        return np.concatenate([window.argmax(-1) for window in logits])
+    return np.asarray(logits).argmax(-1)
+
+
+def _flat(logits: Any) -> np.ndarray:
+    if isinstance(logits, list):
+        return np.concatenate([window.ravel() for window in logits])
+    return np.asarray(logits).ravel()
 
 
 def _check(
@@ -144,8 +179,9 @@ def _check(
     expected = window_logits(model, windows, pad_id=tokenizer.pad_token_id or 0)
     got = OnnxPredictor(staging).window_logits(windows)
     report.samples = len(windows)
-    report.max_abs_diff = float(np.abs(expected - got).max())
-    report.label_agreement = float((expected.argmax(-1) == got.argmax(-1)).mean())
+    task = meta.get("task", "classification")
+    report.max_abs_diff = float(np.abs(_flat(expected) - _flat(got)).max())
+    report.label_agreement = float((decisions(expected, task) == decisions(got, task)).mean())
     if report.quantize is None and report.max_abs_diff > FP32_MAX_DIFF:
         raise ModelError(
             f"ONNX export differs from PyTorch by {report.max_abs_diff:.2e} "
@@ -190,11 +226,15 @@ def export_model(
                     shutil.copy2(item, staging / item.name)
         else:
             info(f"exporting {model_dir} to ONNX{' (int8)' if quantize else ''}")
-            _export_onnx(model, staging / ONNX_FILE, int(meta["max_length"]))
+            token_level = meta.get("task", "classification") != "classification"
+            _export_onnx(model, staging / ONNX_FILE, int(meta["max_length"]), token_level)
             if quantize:
                 _quantize(staging / ONNX_FILE)
             tokenizer.save_pretrained(staging)
             shutil.copy2(Path(model_dir) / "config.json", staging / "config.json")
+            if model.crf is not None:
+                # The graph computes emission scores; Viterbi decodes with these transitions.
+                shutil.copy2(Path(model_dir) / HEAD_FILE, staging / HEAD_FILE)
             meta = {**meta, "runtime": "onnx", "quantize": quantize}
             write_json_atomic(staging / "bertcli.json", meta)
             _check(report, model, tokenizer, staging, meta, check_data)

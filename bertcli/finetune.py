@@ -51,6 +51,8 @@ class Prepared:
 
 def load_data(config: RunConfig) -> Prepared:
     """All splits as examples; a validation split is carved from train when none is given."""
+    if config.task == "qa":
+        return _load_qa(config)
     tagging = config.task == "tagging"
     reader = iter_tagging_records if tagging else iter_records
     train_split = load_split(config, "train", reader)
@@ -100,6 +102,58 @@ def load_data(config: RunConfig) -> Prepared:
     return Prepared(names, train, validation, test, sources)
 
 
+def _load_qa(config: RunConfig) -> Prepared:
+    """SQuAD JSON/JSONL files or hub rows as QA examples (no label set: answers are spans)."""
+    from bertcli.data.squad import QAExample, read_squad, records_to_examples
+
+    mode = config.qa.on_mismatch
+
+    def read(path: str) -> list:
+        report = read_squad(path, mode)  # type: ignore[arg-type]
+        if report.notice():
+            notice(f"{path}: {report.notice()}")
+        return [(e.location, e) for e in report.examples]
+
+    def examples(split: Split, cap: int | None) -> list:
+        records = split.records[:cap] if cap else split.records
+        if records and isinstance(records[0][1], QAExample):
+            return [e for _, e in records]
+        report = records_to_examples([r for _, r in records], split.origin, mode)  # type: ignore[arg-type]
+        if report.notice():
+            notice(f"{split.origin}: {report.notice()}")
+        return report.examples
+
+    train_split = load_split(config, "train", read)
+    if train_split is None:
+        raise DataError(
+            f"{config.name}: no training data",
+            "pass --train FILE (SQuAD JSON or JSONL), or set data.dataset in the recipe",
+        )
+    train = examples(train_split, config.data.max_train_samples)
+    if not config.qa.version_2:
+        unanswerable = next((e for e in train if e.impossible), None)
+        if unanswerable is not None:
+            raise DataError(
+                f"{unanswerable.location}: question has no answer",
+                "set qa.version_2: true (SQuAD v2) to train on unanswerable questions",
+            )
+    sources = {"train": train_split.origin}
+    valid_split = _optional_split(config, "validation", read)
+    if valid_split is not None:
+        validation = examples(valid_split, config.data.max_eval_samples)
+        sources["validation"] = valid_split.origin
+    else:
+        train, validation = carve_validation(
+            train, config.data.validation_fraction, config.train.seed
+        )
+        sources["validation"] = f"{config.data.validation_fraction:.0%} of train (seeded)"
+    test_split = _optional_split(config, "test", read)
+    test = examples(test_split, config.data.max_eval_samples) if test_split else []
+    if test_split:
+        sources["test"] = test_split.origin
+    return Prepared([], train, validation, test, sources)
+
+
 def _optional_split(config: RunConfig, split: str, reader: Any) -> Split | None:
     """Validation and test may be skipped when only the hub has them and it is unreachable."""
     try:
@@ -130,7 +184,11 @@ def _versions() -> dict[str, str]:
 
 
 def model_meta(
-    config: RunConfig, source: ModelSource, labels: list[str], metrics: dict[str, Any]
+    config: RunConfig,
+    source: ModelSource,
+    labels: list[str],
+    metrics: dict[str, Any],
+    null_threshold: float | None = None,
 ) -> dict[str, Any]:
     """bertcli.json: everything eval/predict need to rebuild the task around the saved model."""
     return {
@@ -144,6 +202,9 @@ def model_meta(
         "pair_column": config.data.pair_column,
         "long_inputs": asdict(config.long_inputs),
         "tagging": asdict(config.tagging) if config.task == "tagging" else None,
+        "qa": {**asdict(config.qa), "null_threshold": null_threshold}
+        if config.task == "qa"
+        else None,
         "recipe": config.name,
         "base_model": {"requested": source.requested, "origin": source.origin, "path": source.path},
         "metrics": metrics,
@@ -153,8 +214,17 @@ def model_meta(
 
 
 def make_task(config: RunConfig, label_names: list[str]) -> Any:
-    from bertcli.tasks import ClassificationTask, TaggingTask
+    from bertcli.tasks import ClassificationTask, QATask, TaggingTask
 
+    if config.task == "qa":
+        return QATask(
+            config.train.max_length,
+            stride=config.qa.stride,
+            max_question_tokens=config.qa.max_question_tokens,
+            max_answer_length=config.qa.max_answer_length,
+            n_best=config.qa.n_best,
+            version_2=config.qa.version_2,
+        )
     if config.task == "tagging":
         return TaggingTask(
             label_names,
@@ -231,7 +301,7 @@ def finetune(
     info(
         f"model {source.requested} ({source.origin}: {source.path}); "
         f"{len(data.train)} train / {len(data.validation)} validation / {len(data.test)} test "
-        f"examples; labels {', '.join(data.label_names)}"
+        "examples" + (f"; labels {', '.join(data.label_names)}" if data.label_names else "")
     )
 
     from accelerate import Accelerator
@@ -275,7 +345,10 @@ def finetune(
 
     def save_best(unwrapped: Any, path: Path, metrics: dict[str, Any]) -> None:
         save_model(
-            unwrapped, tokenizer, path, model_meta(config, source, data.label_names, metrics)
+            unwrapped,
+            tokenizer,
+            path,
+            model_meta(config, source, data.label_names, metrics, metrics.get("null_threshold")),
         )
 
     trainer = Trainer(
@@ -345,7 +418,11 @@ def _finalize(
             metrics[split] = evaluate_examples(
                 logits_fn, tokenizer, task, examples, title=f"{config.name} {split}"
             )
-    meta = model_meta(config, source, data.label_names, metrics)
+            if split == "validation" and "null_threshold" in metrics[split]:
+                # SQuAD v2: the threshold tuned on validation is applied to test and saved.
+                task.null_threshold = metrics[split]["null_threshold"]
+    threshold = getattr(task, "null_threshold", None)
+    meta = model_meta(config, source, data.label_names, metrics, threshold)
     save_model(final_model, tokenizer, out_dir, meta)
     write_json_atomic(out_dir / METRICS_FILE, metrics)
     info(f"[green]saved[/] fine-tuned model to {out_dir}")

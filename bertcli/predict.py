@@ -14,7 +14,29 @@ from bertcli.errors import DataError
 
 OUTPUT_FORMATS = ("jsonl", "tsv", "conll")
 # Which output formats each task can write.
-TASK_FORMATS = {"classification": ("jsonl", "tsv"), "tagging": ("jsonl", "conll")}
+TASK_FORMATS = {"classification": ("jsonl", "tsv"), "tagging": ("jsonl", "conll"), "qa": ("jsonl",)}
+
+
+def _qa_examples(
+    records: Iterator[tuple[str, dict[str, Any]]], passthrough: deque[dict[str, Any]]
+) -> Iterator[Any]:
+    """Questions about contexts: JSON(L) records with "question" and "context" (any length)."""
+    from bertcli.data.squad import QAExample
+
+    for location, record in records:
+        fields = {}
+        for name in ("question", "context"):
+            value = record.get(name)
+            if not isinstance(value, str) or (name == "question" and not value.strip()):
+                raise DataError(
+                    f"{location}: field {name!r} is missing or not a text",
+                    'each line needs {"question": "...", "context": "..."}',
+                )
+            fields[name] = value
+        passthrough.append({k: v for k, v in record.items() if k not in fields})
+        yield QAExample(
+            str(record.get("id", "")), fields["question"], fields["context"], [], [], location
+        )
 
 
 def _examples(
@@ -103,6 +125,16 @@ def predict_records(
             f"(use {' or '.join(allowed)})"
         )
     tagging = task.name == "tagging"
+    passthrough: deque[dict[str, Any]] = deque()
+    if task.name == "qa":
+        if fmt not in ("jsonl", "json"):
+            raise DataError(
+                f'{source}: a QA model reads JSONL lines of {{"question", "context"}}',
+                "or ask one question with --question TEXT --context-file FILE",
+            )
+        for _, prediction in predictor.predict_stream(_qa_examples(records, passthrough)):
+            yield format_line(passthrough.popleft(), prediction, output_format)
+        return
     if fmt == "text":
         if pair_column:
             raise DataError("--pair-column needs CSV, TSV, JSON(L) or Parquet input")
@@ -112,7 +144,6 @@ def predict_records(
         text_col, pair_col = columns.text_column, columns.pair_column
         if tagging and not text_column:
             text_col = f"{text_col}|tokens|text"  # token lists or raw text lines
-    passthrough: deque[dict[str, Any]] = deque()
     examples = _examples(records, text_col, pair_col, predictor.clean, passthrough, tagging)
     if output_format == "conll":
         for _, block in predictor.predict_stream(examples, render=task.conll):  # type: ignore[attr-defined]
@@ -121,3 +152,35 @@ def predict_records(
         return
     for _, prediction in predictor.predict_stream(examples):
         yield format_line(passthrough.popleft(), prediction, output_format)
+
+
+def answer_question(
+    model_dir: str | Path,
+    question: str,
+    context: str,
+    *,
+    batch_size: int = 64,
+    precision: str = "auto",
+    threads: int | None = None,
+    stride: int | None = None,
+) -> str:
+    """One question about one document of any length: the answer's JSON line."""
+    from bertcli.data.squad import QAExample
+    from bertcli.predictor import open_predictor
+
+    predictor = open_predictor(
+        model_dir,
+        precision=precision,
+        batch_size=batch_size,
+        threads=threads,
+        long_inputs={"stride": stride},
+    )
+    if predictor.task.name != "qa":
+        raise DataError(
+            f"{model_dir}: --question needs a QA model, this one does {predictor.task.name}"
+        )
+    if not question.strip():
+        raise DataError("--question is empty")
+    example = QAExample("", question, context, [], [], "--question")
+    ((_, prediction),) = list(predictor.predict_stream([example]))
+    return format_line({}, prediction, "jsonl")

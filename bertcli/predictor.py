@@ -16,7 +16,7 @@ import numpy as np
 from bertcli.config import DataConfig
 from bertcli.data.load import Example
 from bertcli.data.windows import Windows
-from bertcli.tasks import ClassificationTask, TaggingTask, Task
+from bertcli.tasks import ClassificationTask, QATask, TaggingTask, Task
 
 ONNX_FILE = "model.onnx"
 META_FILE = "bertcli.json"
@@ -52,7 +52,22 @@ def task_from_meta(
 
     from bertcli.config import LongInputsConfig, build, raise_all
 
-    if meta.get("task", "classification") == "tagging":
+    task = meta.get("task", "classification")
+    if task == "qa":
+        qa = dict(meta.get("qa") or {})
+        stride = (long_inputs or {}).get("stride")
+        if stride is not None:
+            qa["stride"] = stride
+        return QATask(
+            int(meta["max_length"]),
+            stride=int(qa.get("stride", 128)),
+            max_question_tokens=int(qa.get("max_question_tokens", 64)),
+            max_answer_length=int(qa.get("max_answer_length", 30)),
+            n_best=int(qa.get("n_best", 20)),
+            version_2=bool(qa.get("version_2", False)),
+            null_threshold=qa.get("null_threshold"),
+        )
+    if task == "tagging":
         tagging = meta.get("tagging") or {}
         crf = None
         if tagging.get("head") == "crf" and model_dir is not None:
@@ -136,7 +151,7 @@ class BasePredictor:
 
     def predict_examples(self, examples: list[Example]) -> Any:
         windows = self.task.windows(self.tokenizer, examples)
-        return self.task.predict(self.window_logits(windows), windows, len(examples))
+        return self.task.predict(self.window_logits(windows), windows, examples)
 
     def predict_stream(
         self,

@@ -30,7 +30,7 @@ class Task(Protocol):
 
     def bind(self, model: Any) -> None: ...
 
-    def predict(self, window_logits: Any, windows: Windows, n_examples: int) -> Any: ...
+    def predict(self, window_logits: Any, windows: Windows, examples: Sequence[Any]) -> Any: ...
 
     def metrics(self, predictions: Any, examples: Sequence[Example]) -> dict[str, Any]: ...
 
@@ -79,10 +79,11 @@ class ClassificationTask:
     def bind(self, model: Any) -> None:
         """Nothing to read from the model: its logits say everything."""
 
-    def predict(self, window_logits: np.ndarray, windows: Windows, n_examples: int) -> Any:
+    def predict(self, window_logits: np.ndarray, windows: Windows, examples: Sequence[Any]) -> Any:
         """(windows, labels) logits -> (examples, labels) probabilities, and windows per example."""
-        logits = pool_windows(window_logits, windows.example_index, n_examples, self.aggregate)
-        return softmax(logits), windows.windows_per_example(n_examples)
+        n = len(examples)
+        logits = pool_windows(window_logits, windows.example_index, n, self.aggregate)
+        return softmax(logits), windows.windows_per_example(n)
 
     def metrics(self, predictions: Any, examples: Sequence[Example]) -> dict[str, Any]:
         from bertcli.metrics import classification_metrics
@@ -164,8 +165,12 @@ class TaggingTask:
             }
             self.crf = CrfScores.from_state(state)
 
-    def predict(self, window_logits: Any, windows: Windows, n_examples: int) -> list[TaggedWords]:
-        scores = word_scores(window_logits, windows.owned or [], windows.example_index, n_examples)
+    def predict(
+        self, window_logits: Any, windows: Windows, examples: Sequence[Any]
+    ) -> list[TaggedWords]:
+        scores = word_scores(
+            window_logits, windows.owned or [], windows.example_index, len(examples)
+        )
         probs = [softmax(s) if len(s) else s for s in scores]
         paths = self._decode(scores) if self.crf else [p.argmax(-1).tolist() for p in probs]
         return [
@@ -225,3 +230,77 @@ class TaggingTask:
         tags = self.tag_names(predictions[index])
         lines = [f"{w}\t{t}" for w, t in zip(example.words or [], tags, strict=True)]
         return "".join(line + "\n" for line in lines) + "\n"
+
+
+@dataclass
+class QATask:
+    """Extractive question answering: the best context span over all windows of a question."""
+
+    max_length: int
+    stride: int = 128
+    max_question_tokens: int = 64
+    max_answer_length: int = 30
+    n_best: int = 20
+    version_2: bool = False
+    # SQuAD v2: answer "" when null score - best span score exceeds it; tuned on validation.
+    null_threshold: float | None = None
+
+    name = "qa"
+    main_metric = "f1"
+    token_level = True
+
+    def windows(self, tokenizer: Any, examples: Sequence[Any]) -> Windows:
+        from bertcli.data.qa_windows import make_qa_windows
+
+        return make_qa_windows(
+            tokenizer,
+            [e.question for e in examples],
+            [e.context for e in examples],
+            max_length=self.max_length,
+            stride=self.stride,
+            max_question_tokens=self.max_question_tokens,
+            answers=[e.first_span() for e in examples],
+        )
+
+    def bind(self, model: Any) -> None:
+        """Nothing to read from the model: its start/end logits say everything."""
+
+    def predict(self, window_logits: Any, windows: Windows, examples: Sequence[Any]) -> list:
+        from bertcli.qa_answers import best_answers
+
+        return best_answers(
+            [logits[:, 0] for logits in window_logits],
+            [logits[:, 1] for logits in window_logits],
+            windows,  # type: ignore[arg-type]
+            [e.context for e in examples],
+            n_best=self.n_best,
+            max_answer_length=self.max_answer_length,
+            null_threshold=self.null_threshold if self.version_2 else None,
+        )
+
+    def metrics(self, predictions: Any, examples: Sequence[Any]) -> dict[str, Any]:
+        """SQuAD exact match and F1 (percent); v2 without a threshold yet tunes one here."""
+        from bertcli.metrics import squad_metrics
+        from bertcli.qa_answers import tune_null_threshold
+
+        texts = [a.text for a in predictions]
+        extra: dict[str, Any] = {}
+        if self.version_2 and self.null_threshold is None:
+            threshold, _ = tune_null_threshold(predictions, examples)
+            texts = ["" if -a.null_margin > threshold else a.text for a in predictions]
+            extra["null_threshold"] = threshold
+        return {**squad_metrics(texts, [e.answers for e in examples]), **extra}
+
+    def report(self, metrics: dict[str, Any], title: str) -> Any:
+        from bertcli.metrics import render_scalar_table
+
+        return render_scalar_table(metrics, title)
+
+    def format(self, predictions: Any, index: int, example: Any) -> dict[str, Any]:
+        answer = predictions[index]
+        return {
+            "answer": answer.text,
+            "start": answer.start,
+            "end": answer.end,
+            "score": round(float(answer.score), 6),
+        }

@@ -15,6 +15,17 @@ from typing import Any
 from bertcli.errors import ModelError
 
 
+class Encoded(dict):
+    """Tokenizer output as a dict, plus `sequence_ids(i)` as a transformers BatchEncoding has."""
+
+    def __init__(self, data: dict[str, Any], encodings: list[Any]) -> None:
+        super().__init__(data)
+        self._encodings = encodings
+
+    def sequence_ids(self, index: int) -> list[int | None]:
+        return self._encodings[index].sequence_ids
+
+
 class RustTokenizer:
     def __init__(self, model_dir: str | Path) -> None:
         from tokenizers import Tokenizer
@@ -27,9 +38,16 @@ class RustTokenizer:
         self._tk.no_truncation()
         config_path = Path(model_dir) / "tokenizer_config.json"
         config = json.loads(config_path.read_text()) if config_path.is_file() else {}
-        pad = config.get("pad_token", "[PAD]")
-        pad = pad.get("content") if isinstance(pad, dict) else pad
-        self.pad_token_id = self._tk.token_to_id(pad) if pad else None
+        self.pad_token_id = self._special_id(config, "pad_token", "[PAD]")
+        self.unk_token_id = self._special_id(config, "unk_token", "[UNK]")
+
+    def _special_id(self, config: dict[str, Any], key: str, default: str) -> int | None:
+        token = config.get(key, default)
+        token = token.get("content") if isinstance(token, dict) else token
+        return self._tk.token_to_id(token) if token else None
+
+    def num_special_tokens_to_add(self, pair: bool = False) -> int:
+        return self._tk.num_special_tokens_to_add(pair)
 
     def __call__(
         self,
@@ -41,13 +59,16 @@ class RustTokenizer:
         max_length: int | None = None,
         stride: int = 0,
         return_overflowing_tokens: bool = False,
+        return_offsets_mapping: bool = False,
         **_: Any,
     ) -> dict[str, Any]:
         single = isinstance(text, str)
         texts = [text] if single else list(text)
         pairs = None if text_pair is None else ([text_pair] if single else list(text_pair))
         if truncation and max_length:
-            strategy = "only_first" if truncation == "only_first" else "longest_first"
+            strategy = (
+                truncation if truncation in ("only_first", "only_second") else "longest_first"
+            )
             self._tk.enable_truncation(max_length, stride=stride, strategy=strategy)
         else:
             self._tk.no_truncation()
@@ -55,15 +76,20 @@ class RustTokenizer:
         encodings = self._tk.encode_batch(inputs, add_special_tokens=add_special_tokens)
         self._tk.no_truncation()
         out: dict[str, Any] = {"input_ids": [], "token_type_ids": []}
-        mapping = []
+        if return_offsets_mapping:
+            out["offset_mapping"] = []
+        mapping, flat = [], []
         for index, encoding in enumerate(encodings):
             parts = [encoding, *encoding.overflowing] if return_overflowing_tokens else [encoding]
             for part in parts:
                 out["input_ids"].append(part.ids)
                 out["token_type_ids"].append(part.type_ids)
+                if return_offsets_mapping:
+                    out["offset_mapping"].append(part.offsets)
                 mapping.append(index)
+                flat.append(part)
         if return_overflowing_tokens:
             out["overflow_to_sample_mapping"] = mapping
         if single and not return_overflowing_tokens:
             out = {k: v[0] for k, v in out.items()}
-        return out
+        return Encoded(out, flat)

@@ -259,7 +259,7 @@ class Trainer:
                 out, index = self.acc.gather_for_metrics((out, batch["window_index"]))
                 outputs.add(out.cpu().numpy(), index.tolist())
         model.train()
-        predictions = task.predict(outputs.result(), self.eval_windows, len(self.eval_examples))
+        predictions = task.predict(outputs.result(), self.eval_windows, self.eval_examples)
         return task.metrics(predictions, self.eval_examples)
 
     def _after_eval(self, metrics: dict[str, Any]) -> bool:

@@ -27,7 +27,12 @@ def evaluate(
     ],
     data: Annotated[
         list[str],
-        typer.Option("--data", "-d", help="Labelled file(s): CSV, TSV, JSON(L), Parquet."),
+        typer.Option(
+            "--data",
+            "-d",
+            help="Labelled file(s): CSV, TSV, JSON(L), Parquet; CoNLL or token JSONL for "
+            "tagging; SQuAD JSON or JSONL for QA.",
+        ),
     ],
     text_column: Annotated[str | None, typer.Option(help="Default: as in training.")] = None,
     pair_column: Annotated[str | None, typer.Option(help="Default: as in training.")] = None,

@@ -97,10 +97,10 @@ def finetune(
     long = long_input_settings(long_inputs, aggregate, stride, max_windows)
     overrides.update({f"long_inputs.{key}": value for key, value in long.items()})
     config = load_config(recipe, overrides, set_ or [])
-    if config.task == "tagging" and stride is not None:
-        # --stride means the overlap of a long sentence's windows for a tagging recipe.
+    if config.task in ("tagging", "qa") and stride is not None:
+        # --stride means the overlap of a long sentence's (tagging) or context's (QA) windows.
         overrides.pop("long_inputs.stride")
-        overrides["tagging.stride"] = stride
+        overrides[f"{config.task}.stride"] = stride
         config = load_config(recipe, overrides, set_ or [])
 
     from bertcli.finetune import finetune as run

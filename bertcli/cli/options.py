@@ -45,7 +45,12 @@ AggregateOpt = Annotated[
     Aggregate | None, typer.Option(help="chunk: pool window logits per text by mean or max.")
 ]
 StrideOpt = Annotated[
-    int | None, typer.Option(min=0, help="chunk: tokens shared by consecutive windows.")
+    int | None,
+    typer.Option(
+        min=0,
+        help="Tokens shared by consecutive windows: of a long text (chunk), a long sentence "
+        "(tagging) or a context (QA doc stride).",
+    ),
 ]
 MaxWindowsOpt = Annotated[
     int | None, typer.Option(min=0, help="chunk: at most N windows per text (0: no limit).")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sys
 from enum import Enum
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -37,12 +38,21 @@ class InputFormat(str, Enum):
 
 @report_errors
 def predict(
-    source: Annotated[
-        str, typer.Argument(help="Input file, or '-' for stdin. Plain text: one example per line.")
-    ],
     model: Annotated[
         str, typer.Option("--model", "-m", help="Model directory written by `bertcli finetune`.")
     ],
+    source: Annotated[
+        str | None,
+        typer.Argument(help="Input file, or '-' for stdin. Plain text: one example per line."),
+    ] = None,
+    question: Annotated[
+        str | None,
+        typer.Option(help="QA: one question about --context-file (instead of an input file)."),
+    ] = None,
+    context_file: Annotated[
+        Path | None,
+        typer.Option(help="QA: the document --question asks about; any length (UTF-8 text)."),
+    ] = None,
     input_format: Annotated[
         InputFormat | None,
         typer.Option("--input-format", help="Default: from the file suffix; stdin is text."),
@@ -73,9 +83,31 @@ def predict(
     pre-tokenizer (dotted abbreviations, words joined by - . , /, clitics like 's, and each
     other punctuation mark alone); JSONL may give pre-split {"tokens": [...]} instead, whose
     offsets refer to the tokens joined by single spaces.
-    """
-    from bertcli.predict import predict_records
 
+    QA models read JSONL {"question", "context"} lines (other fields such as an id pass through)
+    and print {"answer", "start", "end", "score"} with character offsets into the context; or
+    answer one question about a whole document: --question TEXT --context-file FILE.
+    """
+    from bertcli.errors import DataError
+    from bertcli.predict import answer_question, predict_records
+
+    if (question is None) != (context_file is None):
+        raise DataError("--question and --context-file go together")
+    if question is not None and context_file is not None:
+        if source is not None:
+            raise DataError("give either an input file or --question/--context-file, not both")
+        try:
+            context = context_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise DataError(f"{context_file}: cannot read context ({exc})") from None
+        line = answer_question(
+            model, question, context, batch_size=batch_size, precision=precision.value,
+            threads=threads, stride=stride,
+        )  # fmt: skip
+        sys.stdout.write(line)
+        return
+    if source is None:
+        raise DataError("missing input: pass a file, '-' for stdin, or --question/--context-file")
     fmt = input_format.value if input_format else None
     for line in predict_records(
         source,

@@ -16,15 +16,18 @@ if TYPE_CHECKING:
         classification_metrics,
     )
     from bertcli.metrics.seqeval import EntityF1, entity_metrics
+    from bertcli.metrics.squad import SquadScores, squad_metrics
 
 __all__ = [
     "ClassificationReport",
     "EntityF1",
+    "SquadScores",
     "classification_metrics",
     "entity_metrics",
     "render_classification_report",
     "render_entity_report",
     "render_scalar_table",
+    "squad_metrics",
 ]
 
 # `import evaluate` costs seconds (it pulls in transformers and torch), so metric
@@ -34,6 +37,8 @@ _LAZY = {
     "classification_metrics": "bertcli.metrics.classification",
     "EntityF1": "bertcli.metrics.seqeval",
     "entity_metrics": "bertcli.metrics.seqeval",
+    "SquadScores": "bertcli.metrics.squad",
+    "squad_metrics": "bertcli.metrics.squad",
 }
 
 

@@ -33,6 +33,7 @@ def _auto_class(task: str) -> Any:
     names = {
         "classification": "AutoModelForSequenceClassification",
         "tagging": "AutoModelForTokenClassification",
+        "qa": "AutoModelForQuestionAnswering",
     }
     return getattr(transformers, names[task])
 
@@ -40,9 +41,10 @@ def _auto_class(task: str) -> Any:
 class TaskModel(nn.Module):
     """A transformers task model plus optional bertcli extras (mean pooling, CRF).
 
-    `forward` returns logits - (batch, labels) for classification, (batch, seq, labels) for tagging
-    - and, given `labels`, `(loss, logits)`: the loss is computed inside forward so that under
-    DistributedDataParallel every parameter, the CRF's included, takes part in the wrapped call.
+    `forward` returns logits - (batch, labels) for classification, (batch, seq, labels) for
+    tagging, (batch, seq, 2) start/end scores for QA - and, given `labels`, `(loss, logits)`: the
+    loss is computed inside forward so that under DistributedDataParallel every parameter, the
+    CRF's included, takes part in the wrapped call.
     """
 
     def __init__(
@@ -94,9 +96,13 @@ class TaskModel(nn.Module):
         **_: Any,
     ) -> Any:
         if self.head is None:
-            logits = self.hf(
+            out = self.hf(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            ).logits  # (batch, labels) or (batch, seq, labels)
+            )
+            if self.task == "qa":
+                logits = torch.stack((out.start_logits, out.end_logits), dim=-1)  # (batch, seq, 2)
+            else:
+                logits = out.logits  # (batch, labels) or (batch, seq, labels)
         else:
             hidden = self.hf.base_model(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
@@ -107,6 +113,9 @@ class TaskModel(nn.Module):
         return self.loss(logits, labels), logits
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+        if self.task == "qa":  # labels (batch, 2): answer start and end positions, 0 = [CLS]
+            start = F.cross_entropy(logits[..., 0].float(), labels[:, 0])
+            return (start + F.cross_entropy(logits[..., 1].float(), labels[:, 1])) / 2
         if self.crf is not None:
             emissions, tags, mask = first_pieces(logits, labels)
             return self.crf(emissions, tags, mask)
@@ -163,7 +172,7 @@ def build_model(
 
     quiet_transformers()  # "Some weights were newly initialized" is expected: we train the head.
     id2label = dict(enumerate(label_names))
-    extra: dict[str, float] = {}
+    extra: dict[str, Any] = {}
     if dropout is not None:
         extra["classifier_dropout"] = dropout
     if attention_dropout is not None:
@@ -172,13 +181,14 @@ def build_model(
         extra["attention_probs_dropout_prob"] = attention_dropout
     try:
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_files_only)
+        if task != "qa":  # a QA head always scores two things per token: start and end
+            extra.update(
+                num_labels=len(label_names),
+                id2label=id2label,
+                label2id={v: k for k, v in id2label.items()},
+            )
         hf_model = _auto_class(task).from_pretrained(
-            path,
-            num_labels=len(label_names),
-            id2label=id2label,
-            label2id={v: k for k, v in id2label.items()},
-            local_files_only=local_files_only,
-            **extra,
+            path, local_files_only=local_files_only, **extra
         )
     except OSError as exc:
         raise ModelError(f"{path}: cannot load model ({str(exc).splitlines()[0]})") from None

@@ -50,7 +50,9 @@ def test_word_tags_survive_the_round_trip_through_wordpieces(tiny_tokenizer, max
     windows = make_word_windows(tiny_tokenizer, TRICKY, tags, max_length=max_length, stride=3)
     assert max(windows.lengths()) <= max_length
     task = TaggingTask(LABELS, max_length)
-    predicted = task.predict(one_hot_logits(windows, len(LABELS)), windows, len(TRICKY))
+    predicted = task.predict(
+        one_hot_logits(windows, len(LABELS)), windows, [Example("")] * len(TRICKY)
+    )
     assert [p.tags for p in predicted] == tags
     # Only the first piece of each word carries a label.
     for ids, labels in zip(windows.input_ids, windows.labels, strict=True):

@@ -193,3 +193,35 @@ def test_head_lr_gives_the_head_its_own_rate(tiny_model_dir) -> None:
     assert rates[id(model.crf.transitions)] == 2e-3
     assert rates[id(model.hf.classifier.weight)] == 2e-3
     assert rates[id(model.hf.bert.embeddings.word_embeddings.weight)] == 1e-4
+
+
+@pytest.mark.parametrize("head", ["linear", "crf"])
+def test_onnx_export_predicts_the_same_entities_without_torch(tagging_runs, head, tmp_path):
+    import subprocess
+    import sys
+
+    from bertcli.export import export_model
+
+    model = tagging_runs[head].output_dir
+    exported = tmp_path / "onnx"
+    report = export_model(model, exported, fmt="onnx", check_data=tagging_runs["valid"])
+    assert report.max_abs_diff is not None and report.max_abs_diff < 1e-3
+    assert report.label_agreement == 1.0
+    source = tmp_path / "in.txt"
+    source.write_text("alice smith visited paris .\nwe saw dave in oslo today\n", encoding="utf-8")
+    expected = [json.loads(x) for x in predict_records(source, model, precision="no")]
+    code = (
+        "import sys, json; from bertcli.predict import predict_records; "
+        f"print(json.dumps([json.loads(x) for x in predict_records({str(source)!r}, "
+        f"{str(exported)!r})])); print('torch' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    got, torch_loaded = out.stdout.splitlines()
+    assert torch_loaded == "False"
+    got_rows = json.loads(got)
+    for want, have in zip(expected, got_rows, strict=True):
+        assert [(e["type"], e["start"], e["end"]) for e in have["entities"]] == [
+            (e["type"], e["start"], e["end"]) for e in want["entities"]
+        ]
+        for a, b in zip(want["entities"], have["entities"], strict=True):
+            assert a["score"] == pytest.approx(b["score"], abs=1e-4)

@@ -12,6 +12,7 @@ import torch
 
 from bertcli.aggregate import pool_windows
 from bertcli.data.collate import Collator, EpochBatches
+from bertcli.data.load import Example
 from bertcli.data.windows import Windows, make_windows
 from bertcli.tasks import ClassificationTask
 
@@ -183,7 +184,7 @@ def test_task_predicts_per_example_and_reports_window_counts() -> None:
     task = ClassificationTask(["neg", "pos"], max_length=16, stride=2, max_windows=4)
     windows = Windows(input_ids=[[2, 3]] * 3, token_type_ids=[[0, 0]] * 3, example_index=[1, 0, 1])
     logits = torch.tensor([[0.0, 2.0], [3.0, 0.0], [0.0, 4.0]])
-    predictions = task.predict(logits, windows, 2)
+    predictions = task.predict(logits, windows, [Example("a"), Example("b")])
     first, second = task.format(predictions, 0), task.format(predictions, 1)
     assert first["label"] == "neg"
     assert first["windows"] == 1
