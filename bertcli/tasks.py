@@ -12,7 +12,7 @@ from bertcli.aggregate import pool_windows, softmax, word_scores
 from bertcli.data.load import Example
 from bertcli.data.windows import Windows, make_windows
 from bertcli.data.word_windows import make_word_windows
-from bertcli.viterbi import CrfScores, viterbi
+from bertcli.viterbi import CrfScores, marginals, viterbi
 
 
 class Task(Protocol):
@@ -171,22 +171,27 @@ class TaggingTask:
         scores = word_scores(
             window_logits, windows.owned or [], windows.example_index, len(examples)
         )
-        probs = [softmax(s) if len(s) else s for s in scores]
-        paths = self._decode(scores) if self.crf else [p.argmax(-1).tolist() for p in probs]
+        if self.crf is None:
+            probs = [softmax(s) if len(s) else s for s in scores]
+            paths = [p.argmax(-1).tolist() for p in probs]
+        else:
+            paths, probs = self._decode(scores)
         return [
             TaggedWords(path, [float(p[i, t]) for i, t in enumerate(path)])
             for path, p in zip(paths, probs, strict=True)
         ]
 
-    def _decode(self, scores: list[np.ndarray]) -> list[list[int]]:
-        """Viterbi over all examples at once, padded to the longest."""
+    def _decode(self, scores: list[np.ndarray]) -> tuple[list[list[int]], list[np.ndarray]]:
+        """Viterbi paths and CRF marginal probabilities, all examples at once (padded)."""
         assert self.crf is not None
         lengths = [len(s) for s in scores]
         width = max(lengths, default=0)
         padded = np.zeros((len(scores), width, len(self.label_names)), dtype=np.float32)
         for i, s in enumerate(scores):
             padded[i, : len(s)] = s
-        return viterbi(padded, lengths, self.crf)
+        probs = marginals(padded, lengths, self.crf)
+        paths = viterbi(padded, lengths, self.crf)
+        return paths, [p[:n] for p, n in zip(probs, lengths, strict=True)]
 
     def tag_names(self, predicted: TaggedWords) -> list[str]:
         return [self.label_names[t] for t in predicted.tags]
@@ -205,7 +210,8 @@ class TaggingTask:
         return render_entity_report(metrics, title)
 
     def format(self, predictions: Any, index: int, example: Example) -> dict[str, Any]:
-        """Entities with character offsets into the example's text; score: mean tag probability."""
+        """Entities with character offsets into the example's text; score: the mean probability
+        of the entity's tags (softmax per word, or the CRF's marginals)."""
         from bertcli.metrics.entities import get_entities
 
         predicted = predictions[index]

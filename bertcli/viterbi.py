@@ -68,3 +68,40 @@ def viterbi(emissions: np.ndarray, lengths: Sequence[int], crf: CrfScores) -> li
     for t in range(seq - 1, 0, -1):
         path[:, t - 1] = np.take_along_axis(backpointers[t], path[:, t, None], 1)[:, 0]
     return [row[:n].tolist() for row, n in zip(path, lengths_arr, strict=True)]
+
+
+def _logsumexp(x: np.ndarray, axis: int) -> np.ndarray:
+    top = x.max(axis=axis, keepdims=True)
+    return (top + np.log(np.exp(x - top).sum(axis=axis, keepdims=True))).squeeze(axis)
+
+
+def marginals(emissions: np.ndarray, lengths: Sequence[int], crf: CrfScores) -> np.ndarray:
+    """P(tag at position t | sentence) under the CRF, by forward-backward: (batch, seq, tags).
+
+    These are the CRF's own confidences; softmaxed emission scores are not, since the
+    transition scores also shape the decision. Positions past a sequence's length are 0.
+    """
+    batch, seq, tags = emissions.shape
+    out = np.zeros((batch, seq, tags), dtype=np.float32)
+    if batch == 0 or seq == 0:
+        return out
+    lengths_arr = np.asarray(lengths)
+    emissions = emissions.astype(np.float64)
+    transitions = crf.transitions.astype(np.float64)
+    alpha = np.empty((seq, batch, tags))
+    alpha[0] = crf.start + emissions[:, 0]
+    for t in range(1, seq):
+        step = _logsumexp(alpha[t - 1][:, :, None] + transitions, axis=1) + emissions[:, t]
+        alpha[t] = np.where((t < lengths_arr)[:, None], step, alpha[t - 1])
+    beta = np.zeros((seq, batch, tags))  # rows past a sequence's end stay finite
+    # beta[t] = log-sum of paths from tag at t to the end; at a sequence's last position: end.
+    beta[seq - 1] = np.broadcast_to(crf.end, (batch, tags))
+    for t in range(seq - 2, -1, -1):
+        step = _logsumexp(transitions + (emissions[:, t + 1] + beta[t + 1])[:, None, :], axis=2)
+        last = (t == lengths_arr - 1)[:, None]
+        beta[t] = np.where(last, crf.end, np.where((t < lengths_arr - 1)[:, None], step, beta[t]))
+    log_z = _logsumexp(alpha[lengths_arr - 1, np.arange(batch)] + crf.end, axis=1)  # (batch,)
+    live = (np.arange(seq)[:, None] < lengths_arr[None, :])[:, :, None]
+    # Past a sequence's end alpha and beta hold leftovers: exp(-inf) = 0 there, no overflow.
+    log_posterior = np.where(live, alpha + beta - log_z[None, :, None], -np.inf)
+    return np.exp(log_posterior).transpose(1, 0, 2).astype(np.float32)  # (batch, seq, tags)

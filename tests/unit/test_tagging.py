@@ -176,3 +176,32 @@ def test_crf_loss_runs_over_first_pieces_only() -> None:
     assert mask.tolist() == [[True, True, True], [True, True, False]]
     assert torch.equal(emissions[0], logits[0, [1, 3, 4]])
     assert torch.equal(emissions[1, :2], logits[1, [1, 2]])
+
+
+def test_crf_marginals_equal_brute_force_enumeration() -> None:
+    from bertcli.viterbi import marginals
+
+    rng = np.random.default_rng(3)
+    tags = 3
+    allowed, start = bio_allowed(["O", "B-X", "I-X"])
+    crf = CrfScores(
+        rng.normal(size=tags) + np.where(start.numpy(), 0.0, -1e4),
+        rng.normal(size=(tags, tags)) + np.where(allowed.numpy(), 0.0, -1e4),
+        rng.normal(size=tags),
+    )
+    lengths = [4, 2, 1]
+    emissions = rng.normal(size=(3, 4, tags)).astype(np.float32)
+    got = marginals(emissions, lengths, crf)
+    for row, n, probs in zip(emissions, lengths, got, strict=True):
+        expected = np.zeros((4, tags))
+        total = 0.0
+        for path in itertools.product(range(tags), repeat=n):
+            score = crf.start[path[0]] + crf.end[path[-1]]
+            score += sum(row[i, t] for i, t in enumerate(path))
+            score += sum(crf.transitions[a, b] for a, b in itertools.pairwise(path))
+            weight = np.exp(score)
+            total += weight
+            for i, t in enumerate(path):
+                expected[i, t] += weight
+        np.testing.assert_allclose(probs, expected / total, atol=1e-5)
+        assert probs[n:].sum() == 0.0
