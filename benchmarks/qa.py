@@ -148,6 +148,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--epochs", type=float, default=2.0)
+    parser.add_argument(
+        "--negatives", type=float, default=None, help="qa.negatives (default: the recipe's)"
+    )
     parser.add_argument("--strides", default="32,64,128,192")
     parser.add_argument("--long", type=int, default=100, help="questions in the long-doc test")
     parser.add_argument("--words", type=int, default=3000)
@@ -164,6 +167,7 @@ def main() -> None:
         "finetune", "squad", "--model", "minilm", "--train", str(args.data / "train.json"),
         "--validation", str(dev), "--test", str(heldout), "--output-dir", str(model),
         "--epochs", str(args.epochs),
+        *(["--set", f"qa.negatives={args.negatives}"] if args.negatives is not None else []),
     )  # fmt: skip
     wall = time.perf_counter() - started
     metrics = json.loads((model / "metrics.json").read_text())
@@ -177,7 +181,10 @@ def main() -> None:
     long = long_documents(model, rows, args.long, args.words)
 
     console = Console()
-    table = Table(title=f"SQuAD v1.1 QA, embedded MiniLM, {args.epochs:g} epochs")
+    negatives = json.loads((model / "bertcli.json").read_text())["qa"]["negatives"]
+    table = Table(
+        title=f"SQuAD v1.1 QA, embedded MiniLM, {args.epochs:g} epochs, negatives {negatives:g}"
+    )
     table.add_column("")
     table.add_column("value", justify="right")
     table.add_row(

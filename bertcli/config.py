@@ -221,6 +221,11 @@ class QAConfig:
         "error",
         "An answer whose text is not at its answer_start: error, or skip it (counted)",
     )
+    negatives: float = _f(
+        0.0,
+        "Also train this fraction of questions against another context, as unanswerable: "
+        "teaches windows without the answer to say so (long documents)",
+    )
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -233,6 +238,8 @@ class QAConfig:
                 problems.append(f"qa.{name}: must be at least 1, got {getattr(self, name)}")
         if self.stride < 0:
             problems.append(f"qa.stride: must be >= 0, got {self.stride}")
+        if not 0.0 <= self.negatives <= 1.0:
+            problems.append(f"qa.negatives: must be between 0 and 1, got {self.negatives}")
         raise_all(problems)
 
 

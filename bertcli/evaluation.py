@@ -42,7 +42,7 @@ def evaluate_model(
     pair_column: str | None = None,
     label_column: str | None = None,
     precision: str = "auto",
-    batch_size: int = 64,
+    batch_size: int | None = None,
     long_inputs: dict[str, Any] | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Metrics of a saved model (PyTorch or exported ONNX) on each labelled file, by file name."""

@@ -104,7 +104,7 @@ def load_data(config: RunConfig) -> Prepared:
 
 def _load_qa(config: RunConfig) -> Prepared:
     """SQuAD JSON/JSONL files or hub rows as QA examples (no label set: answers are spans)."""
-    from bertcli.data.squad import QAExample, read_squad, records_to_examples
+    from bertcli.data.squad import QAExample, read_squad, records_to_examples, with_negatives
 
     mode = config.qa.on_mismatch
 
@@ -147,6 +147,7 @@ def _load_qa(config: RunConfig) -> Prepared:
             train, config.data.validation_fraction, config.train.seed
         )
         sources["validation"] = f"{config.data.validation_fraction:.0%} of train (seeded)"
+    train = with_negatives(train, config.qa.negatives, config.train.seed)
     test_split = _optional_split(config, "test", read)
     test = examples(test_split, config.data.max_eval_samples) if test_split else []
     if test_split:

@@ -21,7 +21,8 @@ class OnnxPredictor(BasePredictor):
         model_dir: str | Path,
         *,
         precision: str = "auto",  # the graph's own precision (fp32 or int8) is what runs
-        batch_size: int = 64,
+        # Measured on 2 AVX-512 cores: 16 beats 32 and 64 by 5-9% for int8 graphs.
+        batch_size: int = 16,
         threads: int | None = None,
         long_inputs: dict[str, Any] | None = None,
     ) -> None:

@@ -18,6 +18,9 @@ from bertcli.data.load import Example
 from bertcli.data.windows import Windows
 from bertcli.tasks import ClassificationTask, QATask, TaggingTask, Task
 
+# Examples predicted together when streaming: length sorting within a larger group pads less
+# (16-window batches over 128 reviews ran at 68/s, over 1,024 at 77/s); memory stays bounded.
+STREAM_CHUNK = 1024
 ONNX_FILE = "model.onnx"
 META_FILE = "bertcli.json"
 HEAD_FILE = "bertcli_head.safetensors"
@@ -164,7 +167,7 @@ class BasePredictor:
         Each prediction is rendered by `render` (default: the task's JSON form).
         """
         render = render or self.task.format
-        for group in batched(examples, chunk or self.batch_size * 8):
+        for group in batched(examples, chunk or max(STREAM_CHUNK, self.batch_size * 8)):
             predictions = self.predict_examples(group)
             for i, example in enumerate(group):
                 yield example, render(predictions, i, example)
@@ -174,6 +177,8 @@ def open_predictor(model_dir: str | Path, **options: Any) -> BasePredictor:
     """The predictor for a model directory: ONNX Runtime for exported ONNX, else PyTorch."""
     from bertcli.errors import ModelError
 
+    if options.get("batch_size") is None:
+        options.pop("batch_size", None)  # each runtime has its own best default
     if read_meta(model_dir).get("runtime") == "onnx":
         if not (Path(model_dir) / ONNX_FILE).is_file():
             raise ModelError(

@@ -40,7 +40,9 @@ def evaluate(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Also write the metrics JSON here.")
     ] = None,
-    batch_size: Annotated[int, typer.Option(help="Examples per batch.")] = 64,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Windows per batch (default: 64 PyTorch, 16 ONNX).")
+    ] = None,
     long_inputs: LongInputsOpt = None,
     aggregate: AggregateOpt = None,
     stride: StrideOpt = None,

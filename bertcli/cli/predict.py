@@ -68,7 +68,9 @@ def predict(
             "conll (tagging: word<TAB>tag lines, a blank line after each input).",
         ),
     ] = OutputFormat.jsonl,
-    batch_size: Annotated[int, typer.Option(help="Examples per batch.")] = 64,
+    batch_size: Annotated[
+        int | None, typer.Option(help="Windows per batch (default: 64 PyTorch, 16 ONNX).")
+    ] = None,
     long_inputs: LongInputsOpt = None,
     aggregate: AggregateOpt = None,
     stride: StrideOpt = None,

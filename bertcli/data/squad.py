@@ -297,3 +297,33 @@ def _nearest(text: str, start: int, context: str) -> str:
     if not hits:
         return "; the text does not occur in the context"
     return f"; the text occurs at {min(hits, key=lambda hit: abs(hit - start))}"
+
+
+def with_negatives(examples: list[QAExample], fraction: float, seed: int) -> list[QAExample]:
+    """`examples` plus, for a seeded `fraction` of them, the same question about another context
+    that does not contain its answer, labelled unanswerable.
+
+    SQuAD contexts fit one window, so without these the model never sees a window that lacks
+    the answer; on a long document it then finds confident spans in every window and the best
+    one across windows is often wrong. Pointing at [CLS] in such windows teaches it not to.
+    """
+    import random
+
+    if fraction <= 0 or len(examples) < 2:
+        return list(examples)
+    rng = random.Random(seed)
+    contexts = list(dict.fromkeys(e.context for e in examples))
+    extra = []
+    for example in rng.sample(examples, round(len(examples) * min(fraction, 1.0))):
+        for _ in range(5):  # a few tries: most other contexts will not hold the answer
+            context = rng.choice(contexts)
+            lowered = context.lower()
+            if context != example.context and not any(
+                a.lower() in lowered for a in example.answers
+            ):
+                extra.append(
+                    QAExample(f"{example.id}#negative", example.question, context, [], [],
+                              f"{example.location} (negative)")
+                )  # fmt: skip
+                break
+    return [*examples, *extra]
