@@ -22,7 +22,8 @@ import numpy as np
 from bertcli.console import info
 from bertcli.data.windows import Windows
 from bertcli.errors import BertcliError, ModelError
-from bertcli.predictor import HEAD_FILE, ONNX_FILE
+from bertcli.predictor import ONNX_FILE
+from bertcli.tasks import HEAD_FILE
 
 FORMATS = ("hf", "onnx")
 # fp32 ONNX must reproduce PyTorch to float rounding; int8 trades exact logits for speed, so only

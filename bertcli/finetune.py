@@ -215,31 +215,12 @@ def model_meta(
 
 
 def make_task(config: RunConfig, label_names: list[str]) -> Any:
-    from bertcli.tasks import ClassificationTask, QATask, TaggingTask
+    """The task object for a recipe, built from its own config section."""
+    from bertcli.tasks import TASK_TYPES
 
-    if config.task == "qa":
-        return QATask(
-            config.train.max_length,
-            stride=config.qa.stride,
-            max_question_tokens=config.qa.max_question_tokens,
-            max_answer_length=config.qa.max_answer_length,
-            n_best=config.qa.n_best,
-            version_2=config.qa.version_2,
-        )
-    if config.task == "tagging":
-        return TaggingTask(
-            label_names,
-            config.train.max_length,
-            stride=tagging_stride(config.tagging.stride, config.train.max_length),
-            label_all_subwords=config.tagging.label_all_subwords,
-        )
-    return ClassificationTask.from_settings(
-        label_names, config.train.max_length, asdict(config.long_inputs)
-    )
-
-
-def tagging_stride(stride: int | None, max_length: int) -> int:
-    return stride if stride is not None else max_length // 4
+    task = TASK_TYPES[config.task]
+    settings = asdict(getattr(config, task.section))
+    return task.build(label_names, config.train.max_length, settings)
 
 
 def head_lr(config: RunConfig) -> float:

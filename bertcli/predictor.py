@@ -16,14 +16,13 @@ import numpy as np
 from bertcli.config import DataConfig
 from bertcli.data.load import Example
 from bertcli.data.windows import Windows
-from bertcli.tasks import ClassificationTask, QATask, TaggingTask, Task
+from bertcli.tasks import TASK_TYPES, Task
 
 # Examples predicted together when streaming: length sorting within a larger group pads less
 # (16-window batches over 128 reviews ran at 68/s, over 1,024 at 77/s); memory stays bounded.
 STREAM_CHUNK = 1024
 ONNX_FILE = "model.onnx"
 META_FILE = "bertcli.json"
-HEAD_FILE = "bertcli_head.safetensors"
 
 
 def read_meta(model_dir: str | Path) -> dict[str, Any]:
@@ -48,54 +47,14 @@ def read_meta(model_dir: str | Path) -> dict[str, Any]:
 
 
 def task_from_meta(
-    meta: dict[str, Any], long_inputs: dict[str, Any] | None, model_dir: str | Path | None = None
+    meta: dict[str, Any], overrides: dict[str, Any] | None, model_dir: str | Path | None = None
 ) -> Task:
-    """The task a saved model was trained for, with long-input overrides validated against it."""
-    from dataclasses import asdict
-
-    from bertcli.config import LongInputsConfig, build, raise_all
-
-    task = meta.get("task", "classification")
-    if task == "qa":
-        qa = dict(meta.get("qa") or {})
-        stride = (long_inputs or {}).get("stride")
-        if stride is not None:
-            qa["stride"] = stride
-        return QATask(
-            int(meta["max_length"]),
-            stride=int(qa.get("stride", 128)),
-            max_question_tokens=int(qa.get("max_question_tokens", 64)),
-            max_answer_length=int(qa.get("max_answer_length", 30)),
-            n_best=int(qa.get("n_best", 20)),
-            version_2=bool(qa.get("version_2", False)),
-            null_threshold=qa.get("null_threshold"),
-        )
-    if task == "tagging":
-        tagging = meta.get("tagging") or {}
-        crf = None
-        if tagging.get("head") == "crf" and model_dir is not None:
-            from bertcli.viterbi import CrfScores
-
-            crf = CrfScores.from_file(_head_file(model_dir))
-        max_length = int(meta["max_length"])
-        stride = (long_inputs or {}).get("stride")
-        stride = stride if stride is not None else tagging.get("stride") or max_length // 4
-        if not 0 <= stride <= (max_length - 2) // 2:
-            raise_all([f"--stride: {stride} does not fit windows of {max_length} tokens"])
-        return TaggingTask(meta["labels"], max_length, stride=int(stride), crf=crf)
-    overrides = {k: v for k, v in (long_inputs or {}).items() if v is not None}
-    settings = build(LongInputsConfig, {**meta.get("long_inputs", {}), **overrides}, "long_inputs.")
-    raise_all(settings.problems_for(int(meta["max_length"])))
-    return ClassificationTask.from_settings(meta["labels"], meta["max_length"], asdict(settings))
-
-
-def _head_file(model_dir: str | Path) -> Path:
-    from bertcli.errors import ModelError
-
-    path = Path(model_dir) / HEAD_FILE
-    if not path.is_file():
-        raise ModelError(f"{model_dir}: {HEAD_FILE} is missing (the CRF's transition scores)")
-    return path
+    """The task a saved model was trained for, with eval/predict overrides checked against it."""
+    task = TASK_TYPES[meta.get("task", "classification")]
+    settings = meta.get(task.section) or {}
+    return task.build(
+        meta.get("labels", []), int(meta["max_length"]), settings, overrides, model_dir
+    )
 
 
 def input_columns(

@@ -52,12 +52,27 @@ class ClassificationTask:
     aggregate: str = "mean"
 
     @classmethod
-    def from_settings(
-        cls, label_names: list[str], max_length: int, long_inputs: dict[str, Any]
+    def build(
+        cls,
+        label_names: list[str],
+        max_length: int,
+        settings: dict[str, Any],
+        overrides: dict[str, Any] | None = None,
+        model_dir: Any = None,
     ) -> ClassificationTask:
-        return cls(list(label_names), int(max_length), **long_inputs)
+        """From the `long_inputs` settings (a recipe's or a saved model's), checked, with any
+        non-None `overrides` (eval/predict flags) applied."""
+        from dataclasses import asdict
+
+        from bertcli.config import LongInputsConfig, build, raise_all
+
+        changed = {k: v for k, v in (overrides or {}).items() if v is not None}
+        checked = build(LongInputsConfig, {**settings, **changed}, "long_inputs.")
+        raise_all(checked.problems_for(int(max_length)))
+        return cls(list(label_names), int(max_length), **asdict(checked))
 
     name = "classification"
+    section = "long_inputs"  # the config section (and bertcli.json key) holding its settings
     main_metric = "accuracy"
     token_level = False
 
@@ -134,8 +149,37 @@ class TaggingTask:
     crf: CrfScores | None = None
 
     name = "tagging"
+    section = "tagging"
     main_metric = "f1"
     token_level = True
+
+    @classmethod
+    def build(
+        cls,
+        label_names: list[str],
+        max_length: int,
+        settings: dict[str, Any],
+        overrides: dict[str, Any] | None = None,
+        model_dir: Any = None,
+    ) -> TaggingTask:
+        """From the `tagging` settings; a saved CRF model's transitions come from `model_dir`."""
+        from bertcli.config import raise_all
+
+        stride = (overrides or {}).get("stride")
+        stride = stride if stride is not None else settings.get("stride")
+        stride = int(stride if stride is not None else max_length // 4)
+        if not 0 <= stride <= (max_length - 2) // 2:
+            raise_all([f"stride: {stride} does not fit windows of {max_length} tokens"])
+        crf = None
+        if settings.get("head") == "crf" and model_dir is not None:
+            crf = CrfScores.from_file(head_file(model_dir, "the CRF's transition scores"))
+        return cls(
+            list(label_names),
+            int(max_length),
+            stride=stride,
+            label_all_subwords=bool(settings.get("label_all_subwords", False)),
+            crf=crf,
+        )
 
     def windows(self, tokenizer: Any, examples: Sequence[Example]) -> Windows:
         labelled = bool(examples) and examples[0].tags is not None
@@ -252,8 +296,30 @@ class QATask:
     null_threshold: float | None = None
 
     name = "qa"
+    section = "qa"
     main_metric = "f1"
     token_level = True
+
+    @classmethod
+    def build(
+        cls,
+        label_names: list[str],
+        max_length: int,
+        settings: dict[str, Any],
+        overrides: dict[str, Any] | None = None,
+        model_dir: Any = None,
+    ) -> QATask:
+        """From the `qa` settings (a saved model's include the tuned `null_threshold`)."""
+        stride = (overrides or {}).get("stride")
+        return cls(
+            int(max_length),
+            stride=int(stride if stride is not None else settings.get("stride", 128)),
+            max_question_tokens=int(settings.get("max_question_tokens", 64)),
+            max_answer_length=int(settings.get("max_answer_length", 30)),
+            n_best=int(settings.get("n_best", 20)),
+            version_2=bool(settings.get("version_2", False)),
+            null_threshold=settings.get("null_threshold"),
+        )
 
     def windows(self, tokenizer: Any, examples: Sequence[Any]) -> Windows:
         from bertcli.data.qa_windows import make_qa_windows
@@ -310,3 +376,24 @@ class QATask:
             "end": answer.end,
             "score": round(float(answer.score), 6),
         }
+
+
+TASK_TYPES: dict[str, Any] = {
+    "classification": ClassificationTask,
+    "tagging": TaggingTask,
+    "qa": QATask,
+}
+
+HEAD_FILE = "bertcli_head.safetensors"
+
+
+def head_file(model_dir: Any, what: str) -> Any:
+    """bertcli_head.safetensors of a saved model, which must exist."""
+    from pathlib import Path
+
+    from bertcli.errors import ModelError
+
+    path = Path(model_dir) / HEAD_FILE
+    if not path.is_file():
+        raise ModelError(f"{model_dir}: {HEAD_FILE} is missing ({what})")
+    return path

@@ -24,7 +24,8 @@ from bertcli.data.word_windows import IGNORE
 from bertcli.errors import ModelError
 from bertcli.modeling.crf import CRF, bio_allowed
 from bertcli.modeling.heads import MeanPoolHead
-from bertcli.predictor import HEAD_FILE, META_FILE, read_meta
+from bertcli.predictor import META_FILE, read_meta
+from bertcli.tasks import HEAD_FILE, head_file
 
 
 def _auto_class(task: str) -> Any:
@@ -226,9 +227,7 @@ def load_model(model_dir: str | Path) -> tuple[TaskModel, Any, dict[str, Any]]:
     model = TaskModel(hf_model, **options)
     expected = model.extras()
     if expected:
-        head_path = Path(model_dir) / HEAD_FILE
-        if not head_path.is_file():
-            raise ModelError(f"{model_dir}: {HEAD_FILE} is missing (mean-pooling head or CRF)")
+        head_path = head_file(model_dir, "mean-pooling head or CRF")
         state = load_file(str(head_path))
         if set(state) != set(expected):
             raise ModelError(f"{head_path}: does not match the model described in {META_FILE}")

@@ -169,3 +169,19 @@ def test_onnx_export_gives_the_same_answers(qa_run, tmp_path) -> None:
         want["end"],
     )
     assert have["score"] == pytest.approx(want["score"], abs=1e-4)
+
+
+def test_negatives_pair_questions_with_contexts_that_lack_their_answer(tmp_path) -> None:
+    from bertcli.data.squad import read_squad, with_negatives
+
+    examples = read_squad(squad_file(tmp_path / "t.json", 40, 3)).examples
+    mixed = with_negatives(examples, 0.5, seed=1)
+    negatives = mixed[len(examples) :]
+    assert mixed[: len(examples)] == examples
+    assert 15 <= len(negatives) <= 20  # a few may find no context without the answer
+    for negative in negatives:
+        original = next(e for e in examples if f"{e.id}#negative" == negative.id)
+        assert negative.impossible and negative.question == original.question
+        assert original.answers[0] not in negative.context
+    assert with_negatives(examples, 0.5, seed=1) == mixed  # seeded
+    assert with_negatives(examples, 0.0, seed=1) == examples
