@@ -51,10 +51,7 @@ class Prepared:
 
 def load_data(config: RunConfig) -> Prepared:
     """All splits as examples; a validation split is carved from train when none is given."""
-    if config.task == "qa":
-        return _load_qa(config)
-    tagging = config.task == "tagging"
-    reader = iter_tagging_records if tagging else iter_records
+    reader, label_names, convert = _task_data(config)
     train_split = load_split(config, "train", reader)
     if train_split is None:
         raise DataError(
@@ -66,93 +63,90 @@ def load_data(config: RunConfig) -> Prepared:
     records = train_split.records
     if config.data.max_train_samples:
         records = records[: config.data.max_train_samples]
-    if tagging:
-        names = tag_names(records, config.data, train_split.label_names)
-    else:
-        names = infer_label_names(
-            raw_labels(records, config.data), config.data.label_names, train_split.label_names
-        )
-    if len(names) < 2:
+    names = label_names(records, train_split)
+    if config.task != "qa" and len(names) < 2:  # QA answers are spans, not labels
         raise DataError(
             f"{train_split.origin}: found {len(names)} label(s) ({', '.join(names)}); "
             "need at least 2",
             f"check data.label_column ({config.data.label_column!r})",
         )
-
-    def convert(split: Split, records: list) -> list[Example]:
-        if tagging:
-            return to_tagged_examples(records, config.data, names, declared=split.label_names)
-        return to_examples(records, config.data, names)
-
-    train = convert(train_split, records)
+    train = convert(train_split, records, names)
+    if config.task == "qa":
+        _check_answerable(config, train)
     sources = {"train": train_split.origin}
     valid_split = _optional_split(config, "validation", reader)
     if valid_split is not None:
-        validation = convert(valid_split, _cap(valid_split.records, config))
+        validation = convert(valid_split, _cap(valid_split.records, config), names)
         sources["validation"] = valid_split.origin
     else:
         train, validation = carve_validation(
             train, config.data.validation_fraction, config.train.seed
         )
         sources["validation"] = f"{config.data.validation_fraction:.0%} of train (seeded)"
+    if config.task == "qa":
+        from bertcli.data.squad import with_negatives
+
+        train = with_negatives(train, config.qa.negatives, config.train.seed)
     test_split = _optional_split(config, "test", reader)
-    test = convert(test_split, _cap(test_split.records, config)) if test_split else []
+    test = convert(test_split, _cap(test_split.records, config), names) if test_split else []
     if test_split:
         sources["test"] = test_split.origin
     return Prepared(names, train, validation, test, sources)
 
 
-def _load_qa(config: RunConfig) -> Prepared:
-    """SQuAD JSON/JSONL files or hub rows as QA examples (no label set: answers are spans)."""
-    from bertcli.data.squad import QAExample, read_squad, records_to_examples, with_negatives
+def _task_data(config: RunConfig) -> tuple[Any, Any, Any]:
+    """How this task reads a split's files, finds its label set, and turns records to examples."""
+    if config.task == "qa":
+        return _qa_data(config)
+    if config.task == "tagging":
+        return (
+            iter_tagging_records,
+            lambda records, split: tag_names(records, config.data, split.label_names),
+            lambda split, records, names: to_tagged_examples(
+                records, config.data, names, declared=split.label_names
+            ),
+        )
+    return (
+        iter_records,
+        lambda records, split: infer_label_names(
+            raw_labels(records, config.data), config.data.label_names, split.label_names
+        ),
+        lambda split, records, names: to_examples(records, config.data, names),
+    )
+
+
+def _qa_data(config: RunConfig) -> tuple[Any, Any, Any]:
+    """SQuAD JSON/JSONL files (read whole, answers checked) or hub rows, as QA examples."""
+    from bertcli.data.squad import QAExample, QAReport, read_squad, records_to_examples
 
     mode = config.qa.on_mismatch
 
-    def read(path: str) -> list:
-        report = read_squad(path, mode)  # type: ignore[arg-type]
+    def checked(report: QAReport, origin: str) -> list[QAExample]:
         if report.notice():
-            notice(f"{path}: {report.notice()}")
-        return [(e.location, e) for e in report.examples]
-
-    def examples(split: Split, cap: int | None) -> list:
-        records = split.records[:cap] if cap else split.records
-        if records and isinstance(records[0][1], QAExample):
-            return [e for _, e in records]
-        report = records_to_examples([r for _, r in records], split.origin, mode)  # type: ignore[arg-type]
-        if report.notice():
-            notice(f"{split.origin}: {report.notice()}")
+            notice(f"{origin}: {report.notice()}")
         return report.examples
 
-    train_split = load_split(config, "train", read)
-    if train_split is None:
+    def read(path: str) -> list:
+        return [(e.location, e) for e in checked(read_squad(path, mode), path)]  # type: ignore[arg-type]
+
+    def convert(split: Split, records: list, names: list[str]) -> list:
+        if records and isinstance(records[0][1], QAExample):
+            return [e for _, e in records]
+        rows = [r for _, r in records]  # hub rows, checked here
+        return checked(records_to_examples(rows, split.origin, mode), split.origin)  # type: ignore[arg-type]
+
+    return read, lambda records, split: [], convert
+
+
+def _check_answerable(config: RunConfig, train: list) -> None:
+    if config.qa.version_2:
+        return
+    unanswerable = next((e for e in train if e.impossible), None)
+    if unanswerable is not None:
         raise DataError(
-            f"{config.name}: no training data",
-            "pass --train FILE (SQuAD JSON or JSONL), or set data.dataset in the recipe",
+            f"{unanswerable.location}: question has no answer",
+            "set qa.version_2: true (SQuAD v2) to train on unanswerable questions",
         )
-    train = examples(train_split, config.data.max_train_samples)
-    if not config.qa.version_2:
-        unanswerable = next((e for e in train if e.impossible), None)
-        if unanswerable is not None:
-            raise DataError(
-                f"{unanswerable.location}: question has no answer",
-                "set qa.version_2: true (SQuAD v2) to train on unanswerable questions",
-            )
-    sources = {"train": train_split.origin}
-    valid_split = _optional_split(config, "validation", read)
-    if valid_split is not None:
-        validation = examples(valid_split, config.data.max_eval_samples)
-        sources["validation"] = valid_split.origin
-    else:
-        train, validation = carve_validation(
-            train, config.data.validation_fraction, config.train.seed
-        )
-        sources["validation"] = f"{config.data.validation_fraction:.0%} of train (seeded)"
-    train = with_negatives(train, config.qa.negatives, config.train.seed)
-    test_split = _optional_split(config, "test", read)
-    test = examples(test_split, config.data.max_eval_samples) if test_split else []
-    if test_split:
-        sources["test"] = test_split.origin
-    return Prepared([], train, validation, test, sources)
 
 
 def _optional_split(config: RunConfig, split: str, reader: Any) -> Split | None:

@@ -138,6 +138,10 @@ class TaggedWords:
     probs: list[float]
 
 
+# Sentences decoded together by the CRF: big enough to vectorise, small enough to pad little.
+DECODE_GROUP = 128
+
+
 @dataclass
 class TaggingTask:
     """A tag per word (NER and friends), by softmax per word or Viterbi over a CRF's scores."""
@@ -226,16 +230,23 @@ class TaggingTask:
         ]
 
     def _decode(self, scores: list[np.ndarray]) -> tuple[list[list[int]], list[np.ndarray]]:
-        """Viterbi paths and CRF marginal probabilities, all examples at once (padded)."""
+        """Viterbi paths and CRF marginal probabilities, in length-sorted groups padded only to
+        the group's longest sentence (one 120-word sentence would otherwise pad them all)."""
         assert self.crf is not None
-        lengths = [len(s) for s in scores]
-        width = max(lengths, default=0)
-        padded = np.zeros((len(scores), width, len(self.label_names)), dtype=np.float32)
-        for i, s in enumerate(scores):
-            padded[i, : len(s)] = s
-        probs = marginals(padded, lengths, self.crf)
-        paths = viterbi(padded, lengths, self.crf)
-        return paths, [p[:n] for p, n in zip(probs, lengths, strict=True)]
+        paths: list[list[int]] = [[] for _ in scores]
+        probs: list[np.ndarray] = [np.zeros((0, len(self.label_names)))] * len(scores)
+        order = sorted(range(len(scores)), key=lambda i: len(scores[i]))
+        for start in range(0, len(order), DECODE_GROUP):
+            group = order[start : start + DECODE_GROUP]
+            lengths = [len(scores[i]) for i in group]
+            padded = np.zeros((len(group), max(lengths), len(self.label_names)), np.float32)
+            for row, i in enumerate(group):
+                padded[row, : lengths[row]] = scores[i]
+            group_probs = marginals(padded, lengths, self.crf)
+            decoded = viterbi(padded, lengths, self.crf)
+            for row, (i, path) in enumerate(zip(group, decoded, strict=True)):
+                paths[i], probs[i] = path, group_probs[row, : lengths[row]]
+        return paths, probs
 
     def tag_names(self, predicted: TaggedWords) -> list[str]:
         return [self.label_names[t] for t in predicted.tags]
