@@ -22,6 +22,8 @@ SPLIT_ALIASES = {
 }
 LOCAL_SUFFIXES = (".csv", ".tsv", ".jsonl", ".json", ".parquet", ".txt")
 DATA_DIR_ENV = "BERTCLI_DATA_DIR"
+# Where tagging data keeps its tags when the configured label column is absent (CoNLL reader, hub).
+TAG_COLUMNS = ("tags", "ner_tags")
 
 Record = tuple[str, dict[str, Any]]
 
@@ -109,7 +111,9 @@ def _load_hub_split(config: RunConfig, split: str, hub_split: str) -> Split:
             f"(e.g. {DATA_DIR_ENV}=../shared/data) or pass --{split} FILE",
         ) from None
     names = None
-    column = next((c for c in config.data.label_column.split("|") if c in ds.features), "")
+    # The configured label column, else the tag columns a tagging reader falls back to.
+    candidates = [*config.data.label_column.split("|"), *TAG_COLUMNS]
+    column = next((c for c in candidates if c in ds.features), "")
     feature = ds.features.get(column)
     # Tag columns are sequences of class labels: the names sit on the inner feature.
     feature = getattr(feature, "feature", feature)

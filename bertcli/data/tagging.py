@@ -13,7 +13,7 @@ from typing import Any
 
 from bertcli.config import DataConfig
 from bertcli.data.conll import Sentence, detect_scheme, iter_conll, label_set, to_iob2
-from bertcli.data.load import Example, Record, pick_column
+from bertcli.data.load import TAG_COLUMNS, Example, Record, pick_column
 from bertcli.data.readers import iter_records
 from bertcli.errors import DataError
 
@@ -56,7 +56,7 @@ def _columns(data: DataConfig, records: Sequence[Record], with_labels: bool) -> 
     tokens = pick_column(f"{data.text_column}|tokens", first, location, "--text-column")
     tags = (
         pick_column(
-            f"{data.label_column}|tags|ner_tags",
+            "|".join([data.label_column, *TAG_COLUMNS]),
             first,
             location,
             "pass --set data.label_column=NAME",
