@@ -53,6 +53,28 @@ def write_csv(path: Path, rows: list[tuple[str, ...]], header: tuple[str, ...]) 
     return path
 
 
+# The real CLI in a subprocess, offline (integration tests).
+CLI_ENV = {**os.environ, **dict.fromkeys(OFFLINE_ENV, "1"), "PYTHONUNBUFFERED": "1"}
+
+
+def run_bertcli(*args: str, stdin: str | None = None, check: bool = True) -> Any:
+    """`python -m bertcli ARGS` with `stdin`; fails the test with bertcli's stderr on error."""
+    import subprocess
+    import sys
+
+    proc = subprocess.run(
+        [sys.executable, "-m", "bertcli", *args],
+        input=stdin,
+        capture_output=True,
+        text=True,
+        env=CLI_ENV,
+        timeout=900,
+    )
+    if check and proc.returncode != 0:
+        raise AssertionError(f"bertcli {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return proc
+
+
 @pytest.fixture(autouse=True)
 def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
     """No test may reach the network or see the developer's data folder."""

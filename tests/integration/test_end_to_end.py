@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -13,28 +12,13 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import CLI_ENV as ENV
+from conftest import run_bertcli as bertcli
 from safetensors.torch import load_file
 
 pytestmark = pytest.mark.integration
 
 DATA = Path(__file__).resolve().parents[3] / "shared" / "data" / "imdb"
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONUNBUFFERED": "1"}
-
-
-def bertcli(
-    *args: str, stdin: str | None = None, check: bool = True
-) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bertcli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=900,
-    )
-    if check and proc.returncode != 0:
-        raise AssertionError(f"bertcli {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
-    return proc
 
 
 def write_slice(src: Path, dst: Path, start: int, count: int) -> Path:

@@ -3,31 +3,14 @@
 from __future__ import annotations
 
 import json
-import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
+from conftest import run_bertcli as bertcli
 
 pytestmark = pytest.mark.integration
 
 SHARED = Path(__file__).resolve().parents[3] / "shared" / "data"
-ENV = {**os.environ, "HF_HUB_OFFLINE": "1"}
-
-
-def bertcli(*args: str, stdin: str | None = None) -> subprocess.CompletedProcess:
-    proc = subprocess.run(
-        [sys.executable, "-m", "bertcli", *args],
-        input=stdin,
-        capture_output=True,
-        text=True,
-        env=ENV,
-        timeout=900,
-    )
-    if proc.returncode != 0:
-        raise AssertionError(f"bertcli {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
-    return proc
 
 
 def head_sentences(src: Path, dst: Path, n: int) -> Path:
