@@ -78,17 +78,12 @@ def predict(
     precision: PrecisionOpt = Precision.auto,
     threads: Annotated[int | None, typer.Option(help="CPU threads for PyTorch.")] = None,
 ) -> None:
-    """Predict labels for new texts, streamed in input order, one output line per input.
+    """Predict for new inputs, streamed in input order, one output per input.
 
-    Tagging models print {"entities": [{"type", "text", "start", "end", "score"}]} per input,
-    with character offsets into the input line. Plain text is split into words by a regex
-    pre-tokenizer (dotted abbreviations, words joined by - . , /, clitics like 's, and each
-    other punctuation mark alone); JSONL may give pre-split {"tokens": [...]} instead, whose
-    offsets refer to the tokens joined by single spaces.
-
-    QA models read JSONL {"question", "context"} lines (other fields such as an id pass through)
-    and print {"answer", "start", "end", "score"} with character offsets into the context; or
-    answer one question about a whole document: --question TEXT --context-file FILE.
+    Classification: {"label", "score", "scores", "windows"} per line (or --format tsv).
+    Tagging: {"entities": [{"type", "text", "start", "end", "score"}]}, offsets into the line.
+    Raw text is split into words by a regex (see README); JSONL may give {"tokens": [...]}.
+    QA: JSONL {"question", "context"} lines, or --question TEXT --context-file FILE.
     """
     from bertcli.errors import DataError
     from bertcli.predict import answer_question, predict_records
