@@ -11,6 +11,7 @@ import typer
 from bertcli.cli.common import report_errors
 from bertcli.cli.options import (
     AggregateOpt,
+    BatchSizeOpt,
     LongInputsOpt,
     MaxWindowsOpt,
     Precision,
@@ -40,9 +41,7 @@ def evaluate(
     output: Annotated[
         Path | None, typer.Option("--output", "-o", help="Also write the metrics JSON here.")
     ] = None,
-    batch_size: Annotated[
-        int | None, typer.Option(help="Windows per batch (default: 64 PyTorch, 16 ONNX).")
-    ] = None,
+    batch_size: BatchSizeOpt = None,
     long_inputs: LongInputsOpt = None,
     aggregate: AggregateOpt = None,
     stride: StrideOpt = None,

@@ -44,6 +44,9 @@ LongInputsOpt = Annotated[
 AggregateOpt = Annotated[
     Aggregate | None, typer.Option(help="chunk: pool window logits per text by mean or max.")
 ]
+BatchSizeOpt = Annotated[
+    int | None, typer.Option(min=1, help="Windows per batch (default: 64 PyTorch, 16 ONNX).")
+]
 StrideOpt = Annotated[
     int | None,
     typer.Option(

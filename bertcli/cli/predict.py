@@ -12,6 +12,7 @@ import typer
 from bertcli.cli.common import report_errors
 from bertcli.cli.options import (
     AggregateOpt,
+    BatchSizeOpt,
     LongInputsOpt,
     MaxWindowsOpt,
     Precision,
@@ -68,9 +69,7 @@ def predict(
             "conll (tagging: word<TAB>tag lines, a blank line after each input).",
         ),
     ] = OutputFormat.jsonl,
-    batch_size: Annotated[
-        int | None, typer.Option(help="Windows per batch (default: 64 PyTorch, 16 ONNX).")
-    ] = None,
+    batch_size: BatchSizeOpt = None,
     long_inputs: LongInputsOpt = None,
     aggregate: AggregateOpt = None,
     stride: StrideOpt = None,
