@@ -9,9 +9,8 @@ from typing import Any
 import numpy as np
 
 from bertcli.console import console
-from bertcli.data.load import Example, to_examples
-from bertcli.data.readers import read_records
-from bertcli.data.tagging import iter_tagging_records, to_tagged_examples
+from bertcli.data.load import Example
+from bertcli.data.task_files import read_task_file
 from bertcli.data.windows import Windows
 from bertcli.predictor import input_columns, open_predictor
 from bertcli.tasks import Task
@@ -53,15 +52,7 @@ def evaluate_model(
     results = {}
     for path in files:
         task = predictor.task
-        if task.name == "qa":
-            from bertcli.data.squad import read_squad
-
-            examples = read_squad(path).examples
-        elif task.name == "tagging":
-            records = list(iter_tagging_records(path))
-            examples = to_tagged_examples(records, data, task.label_names)
-        else:
-            examples = to_examples(read_records(path), data, task.label_names)
+        examples = read_task_file(task.name, path, data, getattr(task, "label_names", None))
         results[str(path)] = evaluate_examples(
             predictor.window_logits,
             predictor.tokenizer,

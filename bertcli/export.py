@@ -161,28 +161,6 @@ def _quantize(path: Path) -> None:
     os.replace(quantized, path)
 
 
-def _check_examples(meta: dict[str, Any], source: str, n: int) -> list[Any]:
-    """The first `n` unlabelled examples of a data file, read as the model's task reads it."""
-    from itertools import islice
-
-    from bertcli.data.load import to_examples
-    from bertcli.data.readers import iter_records
-    from bertcli.data.tagging import iter_tagging_records, to_tagged_examples
-    from bertcli.predictor import input_columns
-
-    task = meta.get("task", "classification")
-    if task == "qa":
-        from bertcli.data.squad import read_squad
-
-        return read_squad(source, "skip").examples[:n]
-    reader = iter_tagging_records if task == "tagging" else iter_records
-    records = list(islice(reader(source), n))
-    if task == "tagging":
-        labels = meta["labels"]
-        return to_tagged_examples(records, input_columns(meta), labels, with_labels=False)
-    return to_examples(records, input_columns(meta), None, with_labels=False)
-
-
 def check_windows(
     tokenizer: Any, meta: dict[str, Any], check_data: str | Path | None, n: int = 64
 ) -> tuple[Windows, str]:
@@ -190,13 +168,21 @@ def check_windows(
     when readable, else random token windows. int8 decisions are only meaningful on real text:
     random tokens sit near the decision boundary, where tiny logit changes flip labels.
     """
+    from bertcli.data.task_files import read_task_file
     from bertcli.errors import DataError
-    from bertcli.predictor import task_from_meta
+    from bertcli.predictor import input_columns, task_from_meta
 
     source = check_data or meta.get("config", {}).get("data", {}).get("train")
     if source and Path(source).is_file():
         try:
-            examples = _check_examples(meta, str(source), n)
+            examples = read_task_file(
+                meta.get("task", "classification"),
+                source,
+                input_columns(meta),
+                meta.get("labels"),
+                with_labels=False,
+                limit=n,
+            )
             return task_from_meta(meta, None).windows(tokenizer, examples), str(source)
         except DataError:
             if check_data:
