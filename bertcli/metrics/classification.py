@@ -10,7 +10,7 @@ import evaluate
 import numpy as np
 
 from bertcli.errors import DataError
-from bertcli.metrics.runner import check_pairs, run_metric
+from bertcli.metrics.runner import check_pairs, metric_info, run_metric
 
 _DESCRIPTION = """\
 Accuracy, macro-averaged F1, per-class precision/recall/F1/support and the confusion
@@ -71,17 +71,8 @@ class ClassificationReport(evaluate.Metric):
     """Single-label classification scores, built in code so no hub access is needed."""
 
     def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_INPUTS,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Value("int64"),
-                    "references": datasets.Value("int64"),
-                }
-            ),
-            format="numpy",
+        return metric_info(
+            _DESCRIPTION, _INPUTS, datasets.Value("int64"), datasets.Value("int64"), format="numpy"
         )
 
     def _compute(

@@ -39,3 +39,19 @@ def run_metric(
     if result is None:
         raise RuntimeError(f"{metric.name} returned no result on this process")
     return result
+
+
+def metric_info(
+    description: str, inputs: str, predictions: Any, references: Any, **extra: Any
+) -> evaluate.MetricInfo:
+    """The `_info` of a bertcli metric: built in code (no hub script), typed inputs, no citation."""
+    import datasets
+    import evaluate
+
+    return evaluate.MetricInfo(
+        description=description,
+        citation="",
+        inputs_description=inputs,
+        features=datasets.Features({"predictions": predictions, "references": references}),
+        **extra,
+    )

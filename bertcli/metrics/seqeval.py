@@ -11,7 +11,7 @@ import evaluate
 
 from bertcli.errors import DataError
 from bertcli.metrics.entities import _TAG_HINT, _is_iob2, get_entities
-from bertcli.metrics.runner import check_pairs, run_metric
+from bertcli.metrics.runner import check_pairs, metric_info, run_metric
 
 _DESCRIPTION = """\
 Micro-averaged and per-type entity precision, recall and F1 for IOB2 tag sequences, with
@@ -47,16 +47,11 @@ class EntityF1(evaluate.Metric):
     """Strict IOB2 entity scores, built in code so no hub access is needed."""
 
     def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_INPUTS,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Sequence(datasets.Value("string")),
-                    "references": datasets.Sequence(datasets.Value("string")),
-                }
-            ),
+        return metric_info(
+            _DESCRIPTION,
+            _INPUTS,
+            datasets.Sequence(datasets.Value("string")),
+            datasets.Sequence(datasets.Value("string")),
         )
 
     def _compute(

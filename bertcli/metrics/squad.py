@@ -12,7 +12,7 @@ import datasets
 import evaluate
 
 from bertcli.errors import DataError
-from bertcli.metrics.runner import check_pairs, run_metric
+from bertcli.metrics.runner import check_pairs, metric_info, run_metric
 
 _DESCRIPTION = """\
 Exact match and token-overlap F1 between predicted and reference answer texts after the
@@ -73,16 +73,11 @@ class SquadScores(evaluate.Metric):
     """SQuAD v1.1/v2.0 exact match and F1, built in code so no hub access is needed."""
 
     def _info(self) -> evaluate.MetricInfo:
-        return evaluate.MetricInfo(
-            description=_DESCRIPTION,
-            citation="",
-            inputs_description=_INPUTS,
-            features=datasets.Features(
-                {
-                    "predictions": datasets.Value("string"),
-                    "references": datasets.Sequence(datasets.Value("string")),
-                }
-            ),
+        return metric_info(
+            _DESCRIPTION,
+            _INPUTS,
+            datasets.Value("string"),
+            datasets.Sequence(datasets.Value("string")),
         )
 
     def _compute(
