@@ -124,7 +124,6 @@ def predict_records(
             f"--format {output_format} does not apply to a {task.name} model "
             f"(use {' or '.join(allowed)})"
         )
-    tagging = task.name == "tagging"
     passthrough: deque[dict[str, Any]] = deque()
     if task.name == "qa":
         if fmt not in ("jsonl", "json"):
@@ -132,26 +131,24 @@ def predict_records(
                 f'{source}: a QA model reads JSONL lines of {{"question", "context"}}',
                 "or ask one question with --question TEXT --context-file FILE",
             )
-        for _, prediction in predictor.predict_stream(_qa_examples(records, passthrough)):
-            yield format_line(passthrough.popleft(), prediction, output_format)
-        return
-    if fmt == "text":
-        if pair_column:
-            raise DataError("--pair-column needs CSV, TSV, JSON(L) or Parquet input")
-        text_col, pair_col = "text", None
+        examples: Iterator[Any] = _qa_examples(records, passthrough)
     else:
-        columns = input_columns(predictor.meta, text_column, pair_column)
-        text_col, pair_col = columns.text_column, columns.pair_column
-        if tagging and not text_column:
-            text_col = f"{text_col}|tokens|text"  # token lists or raw text lines
-    examples = _examples(records, text_col, pair_col, predictor.clean, passthrough, tagging)
-    if output_format == "conll":
-        for _, block in predictor.predict_stream(examples, render=task.conll):  # type: ignore[attr-defined]
-            passthrough.popleft()
-            yield block
-        return
-    for _, prediction in predictor.predict_stream(examples):
-        yield format_line(passthrough.popleft(), prediction, output_format)
+        if fmt == "text":
+            if pair_column:
+                raise DataError("--pair-column needs CSV, TSV, JSON(L) or Parquet input")
+            text_col, pair_col = "text", None
+        else:
+            columns = input_columns(predictor.meta, text_column, pair_column)
+            text_col, pair_col = columns.text_column, columns.pair_column
+            if task.name == "tagging" and not text_column:
+                text_col = f"{text_col}|tokens|text"  # token lists or raw text lines
+        words = task.name == "tagging"
+        examples = _examples(records, text_col, pair_col, predictor.clean, passthrough, words)
+    conll = output_format == "conll"
+    render = task.conll if conll else task.format  # type: ignore[attr-defined]
+    for _, prediction in predictor.predict_stream(examples, render=render):
+        extra = passthrough.popleft()
+        yield prediction if conll else format_line(extra, prediction, output_format)
 
 
 def answer_question(
