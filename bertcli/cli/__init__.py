@@ -7,6 +7,7 @@ from typing import Annotated
 import typer
 
 from bertcli import __version__
+from bertcli.cli import attention as attention_cmd
 from bertcli.cli import evaluate as evaluate_cmd
 from bertcli.cli import export as export_cmd
 from bertcli.cli import finetune as finetune_cmd
@@ -53,6 +54,7 @@ app.command("eval", no_args_is_help=True)(evaluate_cmd.evaluate)
 app.command("predict", no_args_is_help=True)(predict_cmd.predict)
 app.command("export", no_args_is_help=True)(export_cmd.export)
 app.add_typer(recipes_cmd.app, name="recipes")
+app.command("attention", no_args_is_help=True)(attention_cmd.attention)
 
 
 def main() -> None:
