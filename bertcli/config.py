@@ -118,6 +118,9 @@ class TrainConfig:
     )
     early_stopping_patience: int | None = _f(None, "Stop after N evaluations without improvement")
     log_steps: int = _f(10, "Write a training-log line every N steps")
+    report_to: str | None = _f(
+        None, "Experiment trackers, comma-separated: tensorboard, wandb, mlflow (optional extras)"
+    )
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -141,6 +144,11 @@ class TrainConfig:
             problems.append(
                 f"train.precision: {self.precision!r} is not one of {', '.join(PRECISIONS)}"
             )
+        from bertcli.trackers import TRACKERS  # light: names only
+
+        for name in (self.report_to or "").replace(" ", "").split(","):
+            if name and name != "none" and name not in TRACKERS:
+                problems.append(f"train.report_to: {name!r} is not one of {', '.join(TRACKERS)}")
         raise_all(problems)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +25,15 @@ def evaluate_examples(
     *,
     title: str,
     show: bool = True,
+    on_predictions: Callable[[Any], None] | None = None,
 ) -> dict[str, Any]:
-    """Metrics of `logits_fn` (window logits of any runtime) on labelled examples."""
+    """Metrics of `logits_fn` (window logits of any runtime) on labelled examples;
+    `on_predictions` also gets the predictions (for an error table)."""
     windows = task.windows(tokenizer, examples)
-    metrics = task.metrics(task.predict(logits_fn(windows), windows, examples), examples)
+    predictions = task.predict(logits_fn(windows), windows, examples)
+    if on_predictions is not None:
+        on_predictions(predictions)
+    metrics = task.metrics(predictions, examples)
     if show:
         console.print(task.report(metrics, title))
     return metrics
@@ -43,8 +49,10 @@ def evaluate_model(
     precision: str = "auto",
     batch_size: int | None = None,
     long_inputs: dict[str, Any] | None = None,
+    on_predictions: Callable[[str, Task, Sequence[Any], Any], None] | None = None,
 ) -> dict[str, dict[str, Any]]:
-    """Metrics of a saved model (PyTorch or exported ONNX) on each labelled file, by file name."""
+    """Metrics of a saved model (PyTorch or exported ONNX) on each labelled file, by file name;
+    `on_predictions(file, task, examples, predictions)` also gets each file's predictions."""
     predictor = open_predictor(
         model_dir, precision=precision, batch_size=batch_size, long_inputs=long_inputs
     )
@@ -59,5 +67,8 @@ def evaluate_model(
             predictor.task,
             examples,
             title=f"{Path(model_dir).name} on {path}",
+            on_predictions=partial(on_predictions, str(path), task, examples)
+            if on_predictions
+            else None,
         )
     return results

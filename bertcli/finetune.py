@@ -285,6 +285,7 @@ def finetune(
 
     from bertcli.modeling.model import build_model, save_model
     from bertcli.precision import resolve_precision
+    from bertcli.trackers import accelerator_options, start
     from bertcli.train import Trainer, checkpoint_dirs
 
     device_type = "cuda" if _cuda() else "cpu"
@@ -293,7 +294,9 @@ def finetune(
         mixed_precision=precision,
         gradient_accumulation_steps=config.train.grad_accum,
         cpu=device_type == "cpu",
+        **accelerator_options(config.train.report_to, out_dir),
     )
+    start(accelerator, config.name, config.to_dict())
     set_seed(config.train.seed)
     model, tokenizer = build_model(
         source.path,
@@ -389,10 +392,16 @@ def _finalize(
         device=accelerator.device,
         precision=precision,
     )
+    predictions: dict[str, Any] = {}  # kept for the report's error table
     for split, examples in (("validation", data.validation), ("test", data.test)):
         if examples:
             metrics[split] = evaluate_examples(
-                logits_fn, tokenizer, task, examples, title=f"{config.name} {split}"
+                logits_fn,
+                tokenizer,
+                task,
+                examples,
+                title=f"{config.name} {split}",
+                on_predictions=partial(predictions.__setitem__, split),
             )
             if split == "validation" and "null_threshold" in metrics[split]:
                 # SQuAD v2: the threshold tuned on validation is applied to test and saved.
@@ -402,6 +411,9 @@ def _finalize(
     save_model(final_model, tokenizer, out_dir, meta)
     write_json_atomic(out_dir / METRICS_FILE, metrics)
     info(f"[green]saved[/] fine-tuned model to {out_dir}")
+    from bertcli.run_extras import finish_run
+
+    finish_run(config, source, data, task, predictions, metrics, accelerator)
     return metrics
 
 

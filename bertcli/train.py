@@ -24,6 +24,7 @@ from bertcli.data.load import Example
 from bertcli.data.windows import Windows
 from bertcli.errors import BertcliError
 from bertcli.tasks import Task
+from bertcli.trackers import values as tracker_values
 
 STATE_FILE = "trainer_state.json"
 LOG_FILE = "train_log.jsonl"
@@ -231,6 +232,8 @@ class Trainer:
         if self.acc.is_main_process:
             with open(self.out_dir / LOG_FILE, "a", encoding="utf-8") as handle:
                 handle.write(json.dumps(record) + "\n")
+        if self.acc.trackers:  # --report-to: the same record, as tracker scalars
+            self.acc.log(tracker_values(record), step=record["step"])
 
     def _trim_log(self, step: int) -> None:
         """A resumed run rewrites history after its checkpoint, so drop the lines it will redo."""

@@ -13,6 +13,7 @@ from bertcli.cli import export as export_cmd
 from bertcli.cli import finetune as finetune_cmd
 from bertcli.cli import predict as predict_cmd
 from bertcli.cli import recipes as recipes_cmd
+from bertcli.cli import report as report_cmd
 from bertcli.console import configure
 
 app = typer.Typer(
@@ -55,6 +56,7 @@ app.command("predict", no_args_is_help=True)(predict_cmd.predict)
 app.command("export", no_args_is_help=True)(export_cmd.export)
 app.add_typer(recipes_cmd.app, name="recipes")
 app.command("attention", no_args_is_help=True)(attention_cmd.attention)
+app.command("report", no_args_is_help=True)(report_cmd.report)
 
 
 def main() -> None:

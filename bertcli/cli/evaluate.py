@@ -47,11 +47,16 @@ def evaluate(
     stride: StrideOpt = None,
     max_windows: MaxWindowsOpt = None,
     precision: PrecisionOpt = Precision.auto,
+    report: Annotated[
+        Path | None,
+        typer.Option(help="Also write an HTML page of the scores and the worst errors here."),
+    ] = None,
 ) -> None:
     """Score a model on labelled data: a table on stderr, the metrics JSON on stdout."""
     from bertcli.evaluation import evaluate_model
     from bertcli.modeling.model import write_json_atomic
 
+    kept: list = []  # (file, task, examples, predictions) for --report
     results = evaluate_model(
         model,
         data,
@@ -61,7 +66,12 @@ def evaluate(
         precision=precision.value,
         batch_size=batch_size,
         long_inputs=long_input_settings(long_inputs, aggregate, stride, max_windows),
+        on_predictions=(lambda *row: kept.append(row)) if report else None,
     )
+    if report:
+        from bertcli.report import write_eval_report
+
+        write_eval_report(report, str(model), results, kept)
     if output:
         write_json_atomic(output, results)
     typer.echo(json.dumps(results))

@@ -55,6 +55,10 @@ def finetune(
     aggregate: AggregateOpt = None,
     stride: StrideOpt = None,
     max_windows: MaxWindowsOpt = None,
+    report_to: Annotated[
+        str | None,
+        typer.Option(help="Log to tensorboard, wandb and/or mlflow (comma-separated)."),
+    ] = None,
     set_: Annotated[
         list[str] | None,
         typer.Option("--set", help="Override any recipe key: dotted.key=value (repeatable)."),
@@ -92,6 +96,7 @@ def finetune(
             "train.precision": precision.value if precision else None,
             "train.head_lr": head_lr,
             "tagging.head": "crf" if crf else None,
+            "train.report_to": report_to,
         }
     )
     long = long_input_settings(long_inputs, aggregate, stride, max_windows)
