@@ -24,7 +24,8 @@ EMBEDDED_BASE = "sentence-transformers/all-MiniLM-L6-v2"
 def command_line(argv: list[str] | None = None) -> str | None:
     """The shell command that is running, when it is the bertcli CLI (not a Python caller)."""
     argv = list(sys.argv if argv is None else argv)
-    if argv and Path(argv[0]).name in ("bertcli", "__main__.py"):
+    program = Path(argv[0]) if argv else Path()
+    if program.name == "bertcli" or program.parts[-2:] == ("bertcli", "__main__.py"):
         return shlex.join(["bertcli", *argv[1:]])
     return None
 

@@ -76,7 +76,7 @@ class Browser:
         self.session = self.send("Target.attachToTarget", targetId=page["targetId"], flatten=True)[
             "sessionId"
         ]
-        for domain in ("Page", "Runtime", "Log"):
+        for domain in ("Page", "Runtime", "Log", "Network"):
             self.send(f"{domain}.enable", session=True)
         self.send(
             "Emulation.setDeviceMetricsOverride",

@@ -6,6 +6,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 from rich import box
+from rich.console import Group
 from rich.table import Table
 from rich.text import Text
 
@@ -23,7 +24,9 @@ STYLES = {
 }
 
 
-def pattern_table(heads: Sequence[HeadPattern], title: str) -> Table:
+def pattern_table(heads: Sequence[HeadPattern], title: str) -> Group:
+    """Title, grid, legend; the title and legend outside the table, which would wrap them at
+    the grid's width."""
     layers = 1 + max(h.layer for h in heads)
     n_heads = 1 + max(h.head for h in heads)
     counts = Counter(h.pattern for h in heads)
@@ -34,10 +37,6 @@ def pattern_table(heads: Sequence[HeadPattern], title: str) -> Table:
     )
     # No borders and only the separating blank between cells: 12 heads fit an 80-column terminal.
     table = Table(
-        title=title,
-        title_justify="left",
-        caption=legend,
-        caption_justify="left",
         box=box.SIMPLE_HEAD,
         padding=(0, 0),
         pad_edge=False,
@@ -57,4 +56,4 @@ def pattern_table(heads: Sequence[HeadPattern], title: str) -> Table:
                 )
             )
         table.add_row(str(layer), *cells)
-    return table
+    return Group(Text(title, style="bold"), table, Text(legend, style="dim"))

@@ -60,6 +60,7 @@ def attention(
         raise ConfigError(f"--max-length: {max_length} is too short (at least 8 tokens)")
     inputs = read_inputs(input_file) if input_file else [(text or "", pair)]
     result = explain(model, inputs, html=output, png=png, max_length=max_length, window=window)
-    console.print(pattern_table(result.heads, f"attention patterns of {model}"))
+    shown = Path(model).name or model
+    console.print(pattern_table(result.heads, f"attention patterns of {shown}"))
     info(f"[green]wrote[/] {result.html}" + (f" and {result.png}" if result.png else ""))
     typer.echo(json.dumps(result.to_json()))

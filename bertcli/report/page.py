@@ -31,7 +31,7 @@ table { border-collapse:collapse; font-size:13px; width:100%; }
 th, td { padding:5px 10px; border-bottom:1px solid var(--line); text-align:left;
   vertical-align:top; }
 th { color:var(--muted); font-weight:600; }
-td.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
+td.num, th.num { text-align:right; font-variant-numeric:tabular-nums; white-space:nowrap; }
 mark { background:#fde68a; padding:0 2px; border-radius:3px; }
 .missed { color:#b91c1c; font-weight:600; } .spurious { color:#b45309; font-weight:600; }
 .note { color:var(--muted); font-size:12px; margin:8px 0 0; }
@@ -64,7 +64,14 @@ def _cell(value: Any) -> str:
 
 
 def _table(table: dict[str, Any]) -> str:
-    head = "".join(f"<th>{html.escape(str(c))}</th>" for c in table["columns"])
+    first = table["rows"][0] if table["rows"] else []
+    numeric = [isinstance(v, int | float) for v in first] + [False] * len(table["columns"])
+    head = "".join(
+        f"<th class='num'>{html.escape(str(c))}</th>"
+        if numeric[i]
+        else f"<th>{html.escape(str(c))}</th>"
+        for i, c in enumerate(table["columns"])
+    )
     rows = []
     for row in table["rows"]:
         cells = "".join(

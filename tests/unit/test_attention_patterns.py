@@ -9,8 +9,10 @@ from bertcli.attention.patterns import BROAD, Tokens, classify, pattern_masks
 
 # [CLS] i went to the store . [SEP] at the store , i bought fresh straw ##berries . [SEP]
 TOKENS = Tokens(
-    ["[CLS]", "i", "went", "to", "the", "store", ".", "[SEP]"]
-    + ["at", "the", "store", ",", "i", "bought", "fresh", "straw", "##berries", ".", "[SEP]"],
+    [
+        *("[CLS]", "i", "went", "to", "the", "store", ".", "[SEP]"),
+        *("at", "the", "store", ",", "i", "bought", "fresh", "straw", "##berries", ".", "[SEP]"),
+    ],
     [None, 0, 1, 2, 3, 4, 5, None, 6, 7, 8, 9, 10, 11, 12, 13, 13, 14, None],
     [None, 0, 0, 0, 0, 0, 0, None, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, None],
 )

@@ -44,7 +44,7 @@ def test_a_finished_run_has_a_report_a_model_card_and_its_errors(trained_model_d
         assert (out / name).is_file(), name
     assert (out / "confusion_matrix.png").is_file()
     page = (out / "report.html").read_text()
-    for text in ("training loss" and "Training", "Confusion matrix", "best step", "validation"):
+    for text in ("Training", "Confusion matrix", "best step", "validation"):
         assert text in page
     assert "http://" not in page and "https://" not in page  # nothing fetched
     errors = json.loads((out / "errors.json").read_text())
@@ -62,6 +62,16 @@ def test_the_model_card_reads_right_on_a_hub(trained_model_dir: Path) -> None:
     for heading in ("## Data", "## Metrics", "## Hyper-parameters", "## How it was made"):
         assert heading in card
     assert "| validation | accuracy |" in card
+
+
+def test_the_card_quotes_the_bertcli_command_only() -> None:
+    from bertcli.model_card import command_line
+
+    assert command_line(["/venv/bin/bertcli", "finetune", "imdb", "--set", "a=b c"]) == (
+        "bertcli finetune imdb --set 'a=b c'"
+    )
+    assert command_line(["/x/bertcli/__main__.py", "finetune", "sst2"]) == "bertcli finetune sst2"
+    assert command_line(["/x/pytest/__main__.py", "-q"]) is None
 
 
 def test_an_embedded_base_model_names_its_hub_original(run_config, tmp_path: Path) -> None:
@@ -123,7 +133,7 @@ def test_eval_report_writes_the_error_view(trained_model_dir: Path, tmp_path: Pa
 
 class _Labels:
     name = "classification"
-    label_names = ["neg", "pos"]
+    label_names = ("neg", "pos")
 
 
 def test_classification_mistakes_are_the_most_confident_first() -> None:
@@ -142,7 +152,7 @@ def test_classification_mistakes_are_the_most_confident_first() -> None:
 
 class _Tags:
     name = "tagging"
-    label_names = ["O", "B-PER", "I-PER", "B-LOC"]
+    label_names = ("O", "B-PER", "I-PER", "B-LOC")
 
     def tag_names(self, predicted):
         return [self.label_names[t] for t in predicted]
