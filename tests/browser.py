@@ -122,7 +122,9 @@ class Browser:
     # ------------------------------------------------------------------- helpers
 
     def open(self, path: Path) -> None:
-        self.send("Page.navigate", session=True, url=Path(path).resolve().as_uri())
+        sent = self.send("Page.navigate", session=True, url=Path(path).resolve().as_uri())
+        if sent.get("errorText"):
+            raise RuntimeError(f"{path}: {sent['errorText']}")
         deadline = time.monotonic() + 30
         while not any(e.get("method") == "Page.loadEventFired" for e in self.events):
             if time.monotonic() > deadline:

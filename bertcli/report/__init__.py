@@ -24,7 +24,7 @@ __all__ = [
 
 
 def _fmt(value: Any) -> str:
-    return f"{value:.4f}" if isinstance(value, float) else str(value)
+    return plots.number(value) if isinstance(value, float) else str(value)
 
 
 def score_sections(scores: dict[str, Any], folder: Path, prefix: str = "") -> list[Section]:

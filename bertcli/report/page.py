@@ -58,7 +58,9 @@ def _cell(value: Any) -> str:
             + html.escape(value.get("after", ""))
         )
     if isinstance(value, float):
-        return f"{value:.4f}"
+        from bertcli.report.plots import number
+
+        return number(value)
     text = html.escape(str(value))
     return f'<span class="{text}">{text}</span>' if text in ("missed", "spurious") else text
 

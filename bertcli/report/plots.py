@@ -9,6 +9,11 @@ from typing import Any
 INK, MUTED, ACCENT, BEST = "#1f2430", "#6b7280", "#2563eb", "#d97706"
 
 
+def number(value: float) -> str:
+    """Shares with four decimals, percentages (SQuAD's 0-100) with two."""
+    return f"{value:.4f}" if abs(value) <= 1 else f"{value:.2f}"
+
+
 def _figure(width: float, height: float) -> Any:
     # Figure without pyplot: no global state and no display backend, so it works headless.
     from matplotlib.figure import Figure
@@ -58,7 +63,7 @@ def evaluations(
             [best_step], [value], marker="*", ms=16, color=BEST, ls="none", label="best checkpoint"
         )
         ax.annotate(
-            f"{value:.4f}",
+            number(value),
             (best_step, value),
             textcoords="offset points",
             xytext=(8, -14),
@@ -124,6 +129,6 @@ def per_type(path: Path, scores: dict[str, dict[str, Any]]) -> Path:
         ax.bar(x + offset, [scores[k][name] for k in kinds], width=0.26, color=color, label=name)
     ax.set_xticks(x, [f"{k}\n({scores[k].get('support', 0)})" for k in kinds])
     ax.set_ylim(0, 1.05)
-    ax.legend(fontsize=8, frameon=False, ncols=3, loc="upper center", bbox_to_anchor=(0.5, 1.18))
+    ax.legend(fontsize=8, frameon=False, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     _style(ax, "per entity type (support)")
     return _save(fig, path)
