@@ -21,7 +21,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from bertcli.data.word_windows import IGNORE
-from bertcli.errors import ModelError
+from bertcli.errors import BertcliError, ModelError
+from bertcli.jsonio import finite_json
 from bertcli.modeling.crf import CRF, bio_allowed
 from bertcli.modeling.heads import MeanPoolHead
 from bertcli.predictor import META_FILE, read_meta
@@ -241,9 +242,16 @@ def load_model(model_dir: str | Path) -> tuple[TaskModel, Any, dict[str, Any]]:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write JSON through a temporary file and a rename; NaN/Infinity become null (they are not
+    JSON, and most readers refuse them)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise BertcliError(f"{path}: cannot write ({exc.strerror})") from None
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False)
+        json.dump(finite_json(data), handle, indent=2, ensure_ascii=False, allow_nan=False)
         handle.write("\n")
     os.chmod(tmp, 0o644)  # mkstemp creates 0600; model files are meant to be shared
     os.replace(tmp, path)
