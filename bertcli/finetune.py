@@ -14,6 +14,7 @@ from bertcli.data.load import (
     Example,
     Split,
     carve_validation,
+    check_label_spread,
     infer_label_names,
     load_split,
     looks_like_file,
@@ -69,6 +70,7 @@ def load_data(config: RunConfig) -> Prepared:
             f"check data.label_column ({config.data.label_column!r})",
         )
     train = convert(train_split, records, names)
+    check_label_spread(train, names, train_split.origin)
     if config.task == "qa":
         _check_answerable(config, train)
     sources = {"train": train_split.origin}

@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from torch import nn
 
 from bertcli.data.word_windows import IGNORE
@@ -25,6 +26,7 @@ from bertcli.errors import BertcliError, ModelError
 from bertcli.jsonio import finite_json
 from bertcli.modeling.crf import CRF, bio_allowed
 from bertcli.modeling.heads import MeanPoolHead
+from bertcli.modeling.loading import load_pretrained, load_tokenizer
 from bertcli.predictor import META_FILE, read_meta
 from bertcli.tasks import HEAD_FILE, head_file
 
@@ -170,8 +172,6 @@ def build_model(
     local_files_only: bool = True,
 ) -> tuple[TaskModel, Any]:
     """A pretrained encoder with a freshly initialised task head, and its tokenizer."""
-    from transformers import AutoTokenizer
-
     quiet_transformers()  # "Some weights were newly initialized" is expected: we train the head.
     id2label = dict(enumerate(label_names))
     extra: dict[str, Any] = {}
@@ -181,21 +181,14 @@ def build_model(
         # Dropout on the (batch, heads, seq, seq) attention probabilities forces PyTorch's
         # unfused attention path; without it scaled_dot_product_attention runs fused.
         extra["attention_probs_dropout_prob"] = attention_dropout
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_files_only)
-        if task != "qa":  # a QA head always scores two things per token: start and end
-            extra.update(
-                num_labels=len(label_names),
-                id2label=id2label,
-                label2id={v: k for k, v in id2label.items()},
-            )
-        hf_model = _auto_class(task).from_pretrained(
-            path, local_files_only=local_files_only, **extra
+    tokenizer = load_tokenizer(path, local_files_only=local_files_only)
+    if task != "qa":  # a QA head always scores two things per token: start and end
+        extra.update(
+            num_labels=len(label_names),
+            id2label=id2label,
+            label2id={v: k for k, v in id2label.items()},
         )
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot load model ({str(exc).splitlines()[0]})") from None
-    if not getattr(tokenizer, "is_fast", False):
-        raise ModelError(f"{path}: bertcli needs a fast (Rust) tokenizer; none found")
+    hf_model = load_pretrained(_auto_class(task), path, local_files_only=local_files_only, **extra)
     return TaskModel(hf_model, task, pooling, crf, bio_constraints), tokenizer
 
 
@@ -213,23 +206,28 @@ def model_options(meta: dict[str, Any]) -> dict[str, Any]:
 def load_model(model_dir: str | Path) -> tuple[TaskModel, Any, dict[str, Any]]:
     """Load a directory written by `save_model` (or a checkpoint's model folder)."""
     from safetensors.torch import load_file
-    from transformers import AutoTokenizer
 
     meta = read_meta(model_dir)
     options = model_options(meta)
     quiet_transformers()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        hf_model = _auto_class(options["task"]).from_pretrained(
-            str(model_dir), local_files_only=True
+    tokenizer = load_tokenizer(model_dir)
+    hf_model = load_pretrained(_auto_class(options["task"]), model_dir)
+    labels = meta.get("labels") or []
+    outputs = getattr(hf_model.config, "num_labels", None)
+    if labels and outputs != len(labels):
+        raise ModelError(
+            f"{Path(model_dir) / META_FILE}: lists {len(labels)} labels but the model's head "
+            f"(config.json) has {outputs} outputs",
+            "the folder mixes files of two models: re-save or re-train it",
         )
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{model_dir}: cannot load model ({str(exc).splitlines()[0]})") from None
     model = TaskModel(hf_model, **options)
     expected = model.extras()
     if expected:
         head_path = head_file(model_dir, "mean-pooling head or CRF")
-        state = load_file(str(head_path))
+        try:
+            state = load_file(str(head_path))
+        except (OSError, SafetensorError) as exc:
+            raise ModelError(f"{head_path}: damaged or truncated ({exc})") from None
         if set(state) != set(expected):
             raise ModelError(f"{head_path}: does not match the model described in {META_FILE}")
         for prefix, module in (("head.", model.head), ("crf.", model.crf)):
