@@ -57,26 +57,22 @@ def read_inputs(path: str | Path) -> list[tuple[str, str | None]]:
 def load_encoder(name: str) -> tuple[Any, Any, str]:
     """The encoder (any BERT-family AutoModel, or the encoder of a fine-tuned directory) with eager
     attention - SDPA and flash kernels never materialise the weights - and its tokenizer."""
-    from transformers import AutoModel, AutoTokenizer
+    from transformers import AutoModel
 
     from bertcli.hub import resolve_model
+    from bertcli.modeling.loading import load_pretrained, load_tokenizer
     from bertcli.modeling.model import quiet_transformers
 
     quiet_transformers()
-
     source = resolve_model(name)
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(
-            source.path, local_files_only=source.local_files_only
-        )
-        model = AutoModel.from_pretrained(
-            source.path, attn_implementation="eager", local_files_only=source.local_files_only
-        )
-    except (OSError, ValueError) as exc:
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        raise ModelError(
-            f"{name}: cannot load an encoder with attention weights ({first})"
-        ) from None
+    # Shared loaders: no remote code, safetensors only, one-line errors naming the file.
+    tokenizer = load_tokenizer(source.path, local_files_only=source.local_files_only)
+    model = load_pretrained(
+        AutoModel,
+        source.path,
+        local_files_only=source.local_files_only,
+        attn_implementation="eager",
+    )
     model.eval()
     return model, tokenizer, source.path
 

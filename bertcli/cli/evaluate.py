@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -54,6 +53,7 @@ def evaluate(
 ) -> None:
     """Score a model on labelled data: a table on stderr, the metrics JSON on stdout."""
     from bertcli.evaluation import evaluate_model
+    from bertcli.jsonio import dumps
     from bertcli.modeling.model import write_json_atomic
 
     kept: list = []  # (file, task, examples, predictions) for --report
@@ -73,5 +73,5 @@ def evaluate(
 
         write_eval_report(report, str(model), results, kept)
     if output:
-        write_json_atomic(output, results)
-    typer.echo(json.dumps(results))
+        write_json_atomic(output, results)  # creates missing parent folders
+    typer.echo(dumps(results))

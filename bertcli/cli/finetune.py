@@ -97,6 +97,8 @@ def finetune(
             "train.head_lr": head_lr,
             "tagging.head": "crf" if crf else None,
             "train.report_to": report_to,
+            # A model the user names is never swapped for the embedded one when offline.
+            "model.offline_fallback": False if model else None,
         }
     )
     long = long_input_settings(long_inputs, aggregate, stride, max_windows)

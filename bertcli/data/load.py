@@ -136,7 +136,9 @@ def clean_text(text: str, steps: Sequence[str]) -> str:
     return text
 
 
-def pick_column(spec: str | None, record: dict[str, Any], location: str, flag: str) -> str | None:
+def pick_column(
+    spec: str | None, record: dict[str, Any], location: str, setting: str
+) -> str | None:
     """`spec` may list alternatives (`sentence1|#1 String`): hub and local files differ."""
     if not spec:
         return None
@@ -144,7 +146,7 @@ def pick_column(spec: str | None, record: dict[str, Any], location: str, flag: s
     for option in options:
         if option in record:
             return option
-    require_columns(record, location, options[:1], flag_hint=flag)
+    require_columns(record, location, options[:1], setting=setting)
     return None
 
 
@@ -210,10 +212,10 @@ def to_examples(
     if not records:
         return []
     location, first = records[0]
-    text_col = pick_column(data.text_column, first, location, "--text-column")
-    pair_col = pick_column(data.pair_column, first, location, "--pair-column")
+    text_col = pick_column(data.text_column, first, location, "data.text_column")
+    pair_col = pick_column(data.pair_column, first, location, "data.pair_column")
     label_col = (
-        pick_column(data.label_column, first, location, "pass --set data.label_column=NAME")
+        pick_column(data.label_column, first, location, "data.label_column")
         if with_labels
         else None
     )
@@ -224,18 +226,44 @@ def to_examples(
         label = None
         if label_col is not None:
             if label_col not in record:
-                require_columns(record, location, [label_col])
+                require_columns(record, location, [label_col], setting="data.label_column")
             label = _label_id(record[label_col], label_names or [], location, label_col)
         examples.append(Example(text, pair, label, location))
     return examples
 
 
 def raw_labels(records: Sequence[Record], data: DataConfig) -> list[Any]:
+    """The label column's values; a column that mixes ids and names is refused (the ids could
+    be meant as the names' positions, or as names of their own: bertcli will not guess)."""
     if not records:
         return []
     location, first = records[0]
-    column = pick_column(data.label_column, first, location, "pass --set data.label_column=NAME")
-    return [record.get(column) for _, record in records]  # type: ignore[arg-type]
+    column = pick_column(data.label_column, first, location, "data.label_column")
+    values = [record.get(column) for _, record in records]  # type: ignore[arg-type]
+    if not data.label_names:
+        kinds: dict[bool, str] = {}
+        for (where, _), value in zip(records, values, strict=True):
+            if value is not None and value != "":
+                kinds.setdefault(_int_like(value) is not None, f"{where}: {value!r}")
+        if len(kinds) == 2:
+            raise DataError(
+                f"field {column!r} mixes label ids and label names ({kinds[True]}; {kinds[False]})",
+                "use names everywhere, or ids everywhere with data.label_names naming them",
+            )
+    return values
+
+
+def check_label_spread(examples: Sequence[Example], names: Sequence[str], origin: str) -> None:
+    """A classifier trained on one class learns nothing; say so instead of training it."""
+    labels = [getattr(e, "label", None) for e in examples]  # QA examples have answers instead
+    used = {label for label in labels if label is not None}
+    if labels and labels[0] is not None and len(used) < 2:
+        only = names[next(iter(used))] if used else "?"
+        raise DataError(
+            f"{origin}: every training row has the label {only!r}; a classifier needs at least "
+            "2 classes in its training data",
+            "check the file (a slice of sorted data?) and data.label_column",
+        )
 
 
 def carve_validation(

@@ -53,13 +53,13 @@ def iter_tagging_records(path: str | Path) -> Iterator[Record]:
 def _columns(data: DataConfig, records: Sequence[Record], with_labels: bool) -> tuple[str, str]:
     """The configured columns, falling back to the names CoNLL files and hub datasets use."""
     location, first = records[0]
-    tokens = pick_column(f"{data.text_column}|tokens", first, location, "--text-column")
+    tokens = pick_column(f"{data.text_column}|tokens", first, location, "data.text_column")
     tags = (
         pick_column(
             "|".join([data.label_column, *TAG_COLUMNS]),
             first,
             location,
-            "pass --set data.label_column=NAME",
+            "data.label_column",
         )
         if with_labels
         else ""
@@ -108,7 +108,7 @@ def _sentences(
 def tag_names(records: Sequence[Record], data: DataConfig, declared: list[str] | None) -> list[str]:
     """The IOB2 label set of the training data: O first, then B-/I- per type."""
     sentences = _sentences(records, data, data.label_names or declared, True)
-    scheme = detect_scheme(s.tags for s in sentences)
+    scheme = detect_scheme([s.tags for s in sentences], [s.location for s in sentences])
     normalised = [
         Sentence(s.tokens, to_iob2(s.tags, scheme, location=s.location), s.location)
         for s in sentences
@@ -132,7 +132,11 @@ def to_tagged_examples(
         return []
     index = {name: i for i, name in enumerate(label_names)}
     sentences = _sentences(records, data, data.label_names or declared, with_labels)
-    scheme = detect_scheme(s.tags for s in sentences) if with_labels else "IOB2"
+    scheme = (
+        detect_scheme([s.tags for s in sentences], [s.location for s in sentences])
+        if with_labels
+        else "IOB2"
+    )
     examples = []
     for sentence in sentences:
         text, spans = join_words(sentence.tokens)
