@@ -167,3 +167,9 @@ def test_cli_a_folder_without_a_model_is_a_one_line_error(tmp_path: Path) -> Non
     result = runner.invoke(app, ["attention", "-m", str(tmp_path), "text"])
     assert result.exit_code == 2
     assert "not a model directory" in result.stderr
+
+
+def test_a_fine_tuned_run_folder_shows_its_encoder(trained_model_dir: Path) -> None:
+    result = explain(str(trained_model_dir), [(TEXT, None)])
+    assert len(result.heads) == 4
+    assert result.samples[0].attention.shape[:2] == (2, 2)
