@@ -418,6 +418,9 @@ def test_eval_output_into_a_missing_folder_is_created(
     result = invoke("eval", "--model", trained_model_dir, "--data", sentiment_csv, "-o", target)
     assert result.exit_code == 0, result.stderr
     assert "accuracy" in json.loads(target.read_text())[str(sentiment_csv)]
+    result = invoke("eval", "--model", trained_model_dir, "--data", sentiment_csv, "-o", tmp_path)
+    assert result.exit_code == 2
+    assert "is a folder" in error_of(result)
 
 
 def test_conll_tag_error_names_file_and_line(tmp_path: Path) -> None:
