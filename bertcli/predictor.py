@@ -16,7 +16,7 @@ import numpy as np
 from bertcli.config import DataConfig
 from bertcli.data.load import Example
 from bertcli.data.windows import Windows
-from bertcli.tasks import TASK_TYPES, Task
+from bertcli.tasks import Task, task_from_meta
 
 # Examples predicted together when streaming: length sorting within a larger group pads less
 # (16-window batches over 128 reviews ran at 68/s, over 1,024 at 77/s); memory stays bounded.
@@ -44,17 +44,6 @@ def read_meta(model_dir: str | Path) -> dict[str, Any]:
         return json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as exc:
         raise ModelError(f"{path}: unreadable ({exc})") from None
-
-
-def task_from_meta(
-    meta: dict[str, Any], overrides: dict[str, Any] | None, model_dir: str | Path | None = None
-) -> Task:
-    """The task a saved model was trained for, with eval/predict overrides checked against it."""
-    task = TASK_TYPES[meta.get("task", "classification")]
-    settings = meta.get(task.section) or {}
-    return task.build(
-        meta.get("labels", []), int(meta["max_length"]), settings, overrides, model_dir
-    )
 
 
 def input_columns(
@@ -97,7 +86,7 @@ class BasePredictor:
         model_dir: str | Path | None = None,
     ) -> None:
         self.meta = meta
-        self.task = task_from_meta(meta, long_inputs, model_dir)
+        self.task: Task = task_from_meta(meta, long_inputs, model_dir)
 
     @property
     def clean(self) -> list[str]:

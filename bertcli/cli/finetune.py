@@ -97,10 +97,14 @@ def finetune(
     long = long_input_settings(long_inputs, aggregate, stride, max_windows)
     overrides.update({f"long_inputs.{key}": value for key, value in long.items()})
     config = load_config(recipe, overrides, set_ or [])
-    if config.task in ("tagging", "qa") and stride is not None:
-        # --stride means the overlap of a long sentence's (tagging) or context's (QA) windows.
+    from bertcli.tasks import get_task
+
+    stride_key = f"{get_task(config.task).section}.stride"
+    if stride is not None and stride_key not in overrides:
+        # --stride means the overlap of the task's windows: of a long text's (long_inputs), a
+        # long sentence's (tagging) or a context's (QA).
         overrides.pop("long_inputs.stride")
-        overrides[f"{config.task}.stride"] = stride
+        overrides[stride_key] = stride
         config = load_config(recipe, overrides, set_ or [])
 
     from bertcli.finetune import finetune as run
