@@ -93,20 +93,12 @@ def finetune(
         "examples" + (f"; labels {', '.join(data.label_names)}" if data.label_names else "")
     )
 
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
     from bertcli.modeling.model import save_model
-    from bertcli.precision import resolve_precision
     from bertcli.train import Trainer, checkpoint_dirs
 
-    device_type = "cuda" if _cuda() else "cpu"
-    precision = resolve_precision(config.train.precision, device_type)
-    accelerator = Accelerator(
-        mixed_precision=precision,
-        gradient_accumulation_steps=config.train.grad_accum,
-        cpu=device_type == "cpu",
-    )
+    accelerator = _accelerator(config)
     set_seed(config.train.seed)
     model, tokenizer = _build_model(config, source, data.label_names)
     task = task_from_config(config, data.label_names)
@@ -145,6 +137,20 @@ def finetune(
         metrics = _finalize(config, source, data, task, tokenizer, model, state, accelerator)
     accelerator.wait_for_everyone()
     return FinetuneResult(out_dir, metrics, state.step, resuming)
+
+
+def _accelerator(config: RunConfig) -> Any:
+    """CUDA when present, else the CPU, at the recipe's precision (auto: bf16 where fast)."""
+    from accelerate import Accelerator
+
+    from bertcli.precision import resolve_precision
+
+    device_type = "cuda" if _cuda() else "cpu"
+    return Accelerator(
+        mixed_precision=resolve_precision(config.train.precision, device_type),
+        gradient_accumulation_steps=config.train.grad_accum,
+        cpu=device_type == "cpu",
+    )
 
 
 def _build_model(config: RunConfig, source: ModelSource, label_names: list[str]) -> Any:
