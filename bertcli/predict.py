@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Iterator
 from functools import partial
@@ -11,12 +10,13 @@ from typing import Any
 
 from bertcli.data.readers import detect_format, iter_records
 from bertcli.errors import DataError
+from bertcli.jsonio import dumps
 
 
 def format_line(extra: dict[str, Any], prediction: dict[str, Any]) -> str:
     """One JSON output line; input fields named like an output field are kept as `input_<name>`."""
     kept = {(f"input_{k}" if k in prediction else k): v for k, v in extra.items()}
-    return json.dumps({**kept, **prediction}, ensure_ascii=False) + "\n"
+    return dumps({**kept, **prediction}, ensure_ascii=False) + "\n"
 
 
 def predict_records(

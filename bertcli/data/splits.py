@@ -37,7 +37,7 @@ def load_data(config: RunConfig) -> Prepared:
         records = records[: config.data.max_train_samples]
     names = task.label_set(config, records, train_split)
     train = task.to_examples(config, train_split, records, names)
-    task.check_training(config, train)
+    task.check_training(config, train_split, train, names)
     sources = {"train": train_split.origin}
     valid_split = _optional_split(config, task, "validation")
     if valid_split is not None:

@@ -18,12 +18,15 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from safetensors import SafetensorError
 from torch import nn
 
 from bertcli.config import DEFAULT_TASK
 from bertcli.data.word_windows import IGNORE
-from bertcli.errors import ModelError
+from bertcli.errors import BertcliError, ModelError
+from bertcli.jsonio import finite_json
 from bertcli.modeling.crf import CRF
+from bertcli.modeling.loading import load_pretrained, load_tokenizer
 from bertcli.predictor import META_FILE, read_meta
 from bertcli.tasks import HEAD_FILE, get_task, head_file, saved_task
 
@@ -137,8 +140,6 @@ def build_model(
 ) -> tuple[TaskModel, Any]:
     """A pretrained encoder with a freshly initialised task head, and its tokenizer;
     `head_options` are the task's (see `Task.head_options`), e.g. `crf=True` for tagging."""
-    from transformers import AutoTokenizer
-
     quiet_transformers()  # "Some weights were newly initialized" is expected: we train the head.
     extra: dict[str, Any] = {}
     if dropout is not None:
@@ -147,16 +148,9 @@ def build_model(
         # Dropout on the (batch, heads, seq, seq) attention probabilities forces PyTorch's
         # unfused attention path; without it scaled_dot_product_attention runs fused.
         extra["attention_probs_dropout_prob"] = attention_dropout
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_files_only)
-        extra.update(get_task(task).head_config(label_names))
-        hf_model = _auto_class(task).from_pretrained(
-            path, local_files_only=local_files_only, **extra
-        )
-    except OSError as exc:
-        raise ModelError(f"{path}: cannot load model ({str(exc).splitlines()[0]})") from None
-    if not getattr(tokenizer, "is_fast", False):
-        raise ModelError(f"{path}: bertcli needs a fast (Rust) tokenizer; none found")
+    tokenizer = load_tokenizer(path, local_files_only=local_files_only)
+    extra.update(get_task(task).head_config(label_names))
+    hf_model = load_pretrained(_auto_class(task), path, local_files_only=local_files_only, **extra)
     return TaskModel(hf_model, task, **head_options), tokenizer
 
 
@@ -170,23 +164,28 @@ def model_options(meta: dict[str, Any]) -> dict[str, Any]:
 def load_model(model_dir: str | Path) -> tuple[TaskModel, Any, dict[str, Any]]:
     """Load a directory written by `save_model` (or a checkpoint's model folder)."""
     from safetensors.torch import load_file
-    from transformers import AutoTokenizer
 
     meta = read_meta(model_dir)
     options = model_options(meta)
     quiet_transformers()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        hf_model = _auto_class(options["task"]).from_pretrained(
-            str(model_dir), local_files_only=True
+    tokenizer = load_tokenizer(model_dir)
+    hf_model = load_pretrained(_auto_class(options["task"]), model_dir)
+    labels = meta.get("labels") or []
+    outputs = getattr(hf_model.config, "num_labels", None)
+    if labels and outputs != len(labels):
+        raise ModelError(
+            f"{Path(model_dir) / META_FILE}: lists {len(labels)} labels but the model's head "
+            f"(config.json) has {outputs} outputs",
+            "the folder mixes files of two models: re-save or re-train it",
         )
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{model_dir}: cannot load model ({str(exc).splitlines()[0]})") from None
     model = TaskModel(hf_model, **options)
     expected = model.extras()
     if expected:
         head_path = head_file(model_dir, "mean-pooling head or CRF")
-        state = load_file(str(head_path))
+        try:
+            state = load_file(str(head_path))
+        except (OSError, SafetensorError) as exc:
+            raise ModelError(f"{head_path}: damaged or truncated ({exc})") from None
         if set(state) != set(expected):
             raise ModelError(f"{head_path}: does not match the model described in {META_FILE}")
         for prefix, module in (("head.", model.head), ("crf.", model.crf)):
@@ -199,9 +198,16 @@ def load_model(model_dir: str | Path) -> tuple[TaskModel, Any, dict[str, Any]]:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write JSON through a temporary file and a rename; NaN/Infinity become null (they are not
+    JSON, and most readers refuse them)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise BertcliError(f"{path}: cannot write ({exc.strerror})") from None
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False)
+        json.dump(finite_json(data), handle, indent=2, ensure_ascii=False, allow_nan=False)
         handle.write("\n")
     os.chmod(tmp, 0o644)  # mkstemp creates 0600; model files are meant to be shared
     os.replace(tmp, path)

@@ -87,7 +87,9 @@ class Task(Protocol):
         ...
 
     @classmethod
-    def check_training(cls, config: RunConfig, train: list[Any]) -> None:
+    def check_training(
+        cls, config: RunConfig, split: Split, train: list[Any], names: list[str]
+    ) -> None:
         """Refuse training examples the recipe cannot learn from (before validation is carved)."""
 
     @classmethod

@@ -83,6 +83,14 @@ class ClassificationTask(Task):
         return to_examples(records, config.data, names)
 
     @classmethod
+    def check_training(
+        cls, config: RunConfig, split: Split, train: list[Any], names: list[str]
+    ) -> None:
+        from bertcli.data.load import check_label_spread
+
+        check_label_spread(train, names, split.origin)
+
+    @classmethod
     def read_file(
         cls,
         path: str | Path,

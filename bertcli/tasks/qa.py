@@ -111,7 +111,9 @@ class QATask(Task):
         return cls._checked(report, split.origin)
 
     @classmethod
-    def check_training(cls, config: RunConfig, train: list[Any]) -> None:
+    def check_training(
+        cls, config: RunConfig, split: Split, train: list[Any], names: list[str]
+    ) -> None:
         if config.qa.version_2:
             return
         unanswerable = next((e for e in train if e.impossible), None)
