@@ -49,7 +49,7 @@ def test_recipe_default_model_offline_falls_back_to_embedded_with_a_notice() -> 
 
 def test_a_name_the_user_typed_never_falls_back_offline() -> None:
     """A misspelled hub name must not silently train the embedded model instead."""
-    with pytest.raises(ModelError, match="bert-base-uncasd.*unreachable"):
+    with pytest.raises(ModelError, match=r"bert-base-uncasd.*unreachable"):
         resolve_model("bert-base-uncasd")
 
 
