@@ -13,8 +13,14 @@ from bertcli.errors import DataError
 from bertcli.jsonio import dumps
 
 
-def format_line(extra: dict[str, Any], prediction: dict[str, Any]) -> str:
-    """One JSON output line; input fields named like an output field are kept as `input_<name>`."""
+def format_line(
+    extra: dict[str, Any], prediction: dict[str, Any], output_format: str = "jsonl"
+) -> str:
+    """One JSON output line; input fields named like an output field are kept as `input_<name>`.
+
+    Only "jsonl" is formatted here: the tasks write their own text formats (`Task.text_row`)."""
+    if output_format != "jsonl":
+        raise ValueError(f"format_line writes JSON lines, not {output_format}")
     kept = {(f"input_{k}" if k in prediction else k): v for k, v in extra.items()}
     return dumps({**kept, **prediction}, ensure_ascii=False) + "\n"
 
