@@ -519,6 +519,16 @@ def check_recipe_keys(path: Path, data: dict[str, Any]) -> None:
         raise ConfigError("; ".join(problems))
 
 
+def task_of(recipe: str | None, sets: list[str] | None = None) -> str:
+    """The task a recipe (and its --set overrides) asks for, before anything is validated."""
+    data = read_recipe(find_recipe(recipe)) if recipe else {}
+    for text in sets or []:
+        key, value = parse_override(text)
+        if key == "task":
+            data["task"] = value
+    return str(data.get("task") or DEFAULT_TASK)
+
+
 def load_config(
     recipe: str | None, overrides: dict[str, Any] | None = None, sets: list[str] | None = None
 ) -> RunConfig:

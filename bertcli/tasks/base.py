@@ -191,6 +191,38 @@ class Task(Protocol):
         raise DataError(f"--format {output_format} does not apply to a {self.name} model")
 
 
+# The long-input settings that only window-pooling tasks read, and the flags that set them.
+POOLED_WINDOW_FLAGS = {
+    "strategy": "--long-inputs",
+    "aggregate": "--aggregate",
+    "max_windows": "--max-windows",
+    "head_tokens": "long_inputs.head_tokens",
+}
+
+
+def unused_long_inputs(task: str, config: RunConfig | None, overrides: dict | None) -> list[str]:
+    """Problems for long-input settings that a task with windows of its own would silently
+    ignore (a tagger reads every sentence whole, QA every context): set in the recipe
+    (`config`) or as eval/predict flags (`overrides`)."""
+    from bertcli.config import LongInputsConfig
+
+    default = asdict(LongInputsConfig())
+    given = asdict(config.long_inputs) if config is not None else {}
+    problems = [
+        f"long_inputs.{key}: {value!r} does not apply to a {task} task, which reads long inputs "
+        "whole in windows sharing its own stride; remove it"
+        for key, value in given.items()
+        if key in POOLED_WINDOW_FLAGS and value != default[key]
+    ]
+    problems += [
+        f"{POOLED_WINDOW_FLAGS[key]} applies to classification models; a {task} model reads long "
+        "inputs whole in windows sharing --stride tokens"
+        for key, value in (overrides or {}).items()
+        if key in POOLED_WINDOW_FLAGS and value is not None
+    ]
+    return problems
+
+
 @dataclass
 class InputRequest:
     """What `predict` was asked to read: format and origin of the input, and named columns."""

@@ -13,7 +13,7 @@ import numpy as np
 from bertcli.data.load import Record
 from bertcli.data.windows import Windows
 from bertcli.errors import DataError
-from bertcli.tasks.base import InputRequest, Task
+from bertcli.tasks.base import InputRequest, Task, unused_long_inputs
 
 if TYPE_CHECKING:
     from bertcli.config import DataConfig, RunConfig
@@ -43,13 +43,14 @@ class QATask(Task):
     @classmethod
     def config_problems(cls, config: RunConfig) -> list[str]:
         qa, max_length = config.qa, config.train.max_length
+        problems = unused_long_inputs(cls.name, config, None)
         if max_length - qa.max_question_tokens - 3 <= qa.stride:
-            return [
+            problems.append(
                 f"qa.stride: {qa.stride} leaves no new context per window of "
                 f"{max_length} tokens with questions of up to "
                 f"{qa.max_question_tokens}; lower qa.stride or raise train.max_length"
-            ]
-        return []
+            )
+        return problems
 
     @classmethod
     def build(
@@ -61,6 +62,9 @@ class QATask(Task):
         model_dir: Any = None,
     ) -> QATask:
         """From the `qa` settings (a saved model's include the tuned `null_threshold`)."""
+        from bertcli.config import raise_all
+
+        raise_all(unused_long_inputs(cls.name, None, overrides))
         stride = (overrides or {}).get("stride")
         return cls(
             int(max_length),
@@ -244,6 +248,15 @@ class QATask(Task):
         from bertcli.metrics import squad_metrics
         from bertcli.qa_answers import tune_null_threshold
 
+        unanswerable = next((e for e in examples if e.impossible), None)
+        if unanswerable is not None and not self.version_2:
+            # A v1 model always answers: every such question would score 0 and drag the
+            # averages down without saying why.
+            raise DataError(
+                f"{unanswerable.location}: question has no answer, but this model was trained "
+                "for SQuAD v1.1 (it always answers)",
+                "score it on answerable questions, or train a v2 model (qa.version_2: true)",
+            )
         texts = [a.text for a in predictions]
         extra: dict[str, Any] = {}
         if self.version_2 and self.null_threshold is None:

@@ -15,7 +15,14 @@ from bertcli.aggregate import softmax, word_scores
 from bertcli.data.load import Example, Record
 from bertcli.data.windows import Windows
 from bertcli.data.word_windows import make_word_windows
-from bertcli.tasks.base import InputRequest, Task, column_examples, head_file, require_labels
+from bertcli.tasks.base import (
+    InputRequest,
+    Task,
+    column_examples,
+    head_file,
+    require_labels,
+    unused_long_inputs,
+)
 from bertcli.viterbi import CrfScores, marginals, viterbi
 
 if TYPE_CHECKING:
@@ -57,12 +64,13 @@ class TaggingTask(Task):
     @classmethod
     def config_problems(cls, config: RunConfig) -> list[str]:
         stride, max_length = config.tagging.stride, config.train.max_length
+        problems = unused_long_inputs(cls.name, config, None)
         if stride is not None and stride > (max_length - 2) // 2:
-            return [
+            problems.append(
                 f"tagging.stride: {stride} is too large for windows of "
                 f"{max_length} tokens; use at most {(max_length - 2) // 2}"
-            ]
-        return []
+            )
+        return problems
 
     @classmethod
     def build(
@@ -76,6 +84,7 @@ class TaggingTask(Task):
         """From the `tagging` settings; a saved CRF model's transitions come from `model_dir`."""
         from bertcli.config import raise_all
 
+        raise_all(unused_long_inputs(cls.name, None, overrides))
         stride = (overrides or {}).get("stride")
         stride = stride if stride is not None else settings.get("stride")
         stride = int(stride if stride is not None else max_length // 4)
