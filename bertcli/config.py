@@ -15,7 +15,8 @@ import yaml
 
 from bertcli.errors import ConfigError
 
-TASKS = ("classification", "tagging", "qa")
+# The task of a recipe that names none, and of models saved before bertcli.json named one.
+DEFAULT_TASK = "classification"
 ON_MISMATCH = ("error", "skip")
 TAGGING_HEADS = ("linear", "crf")
 PRECISIONS = ("auto", "bf16", "fp16", "no")
@@ -262,7 +263,7 @@ class QAConfig:
 class RunConfig:
     name: str = _f("custom", "Recipe name (used for the default output dir and data lookup)")
     task: str = _f(
-        "classification",
+        DEFAULT_TASK,
         "Task: classification, tagging (a label per word, e.g. NER) or qa (extractive answers)",
     )
     data: DataConfig = field(default_factory=DataConfig)
@@ -273,28 +274,14 @@ class RunConfig:
     qa: QAConfig = field(default_factory=QAConfig)
 
     def __post_init__(self) -> None:
+        from bertcli.tasks import get_task, task_names
+
         problems: list[str] = []
-        if self.task not in TASKS:
-            problems.append(f"task: {self.task!r} is not one of {', '.join(TASKS)}")
+        if self.task not in task_names():
+            problems.append(f"task: {self.task!r} is not one of {', '.join(task_names())}")
         problems += self.long_inputs.problems_for(self.train.max_length)
-        stride = self.tagging.stride
-        if (
-            self.task == "tagging"
-            and stride is not None
-            and stride > (self.train.max_length - 2) // 2
-        ):
-            problems.append(
-                f"tagging.stride: {self.tagging.stride} is too large for windows of "
-                f"{self.train.max_length} tokens; use at most {(self.train.max_length - 2) // 2}"
-            )
-        if self.task == "qa":
-            room = self.train.max_length - self.qa.max_question_tokens - 3
-            if room <= self.qa.stride:
-                problems.append(
-                    f"qa.stride: {self.qa.stride} leaves no new context per window of "
-                    f"{self.train.max_length} tokens with questions of up to "
-                    f"{self.qa.max_question_tokens}; lower qa.stride or raise train.max_length"
-                )
+        if self.task in task_names():
+            problems += get_task(self.task).config_problems(self)
         raise_all(problems)
 
     @property
@@ -538,6 +525,16 @@ def check_recipe_keys(path: Path, data: dict[str, Any]) -> None:
         problems.append(f"{where}: unknown key {key!r} ({guess}valid keys: {', '.join(siblings)})")
     if problems:
         raise ConfigError("; ".join(problems))
+
+
+def task_of(recipe: str | None, sets: list[str] | None = None) -> str:
+    """The task a recipe (and its --set overrides) asks for, before anything is validated."""
+    data = read_recipe(find_recipe(recipe)) if recipe else {}
+    for text in sets or []:
+        key, value = parse_override(text)
+        if key == "task":
+            data["task"] = value
+    return str(data.get("task") or DEFAULT_TASK)
 
 
 def load_config(

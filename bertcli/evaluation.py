@@ -11,7 +11,6 @@ import numpy as np
 
 from bertcli.console import console
 from bertcli.data.load import Example
-from bertcli.data.task_files import read_task_file
 from bertcli.data.windows import Windows
 from bertcli.predictor import input_columns, open_predictor
 from bertcli.tasks import Task
@@ -58,9 +57,9 @@ def evaluate_model(
     )
     data = input_columns(predictor.meta, text_column, pair_column, label_column)
     results = {}
+    task = predictor.task
     for path in files:
-        task = predictor.task
-        examples = read_task_file(task.name, path, data, getattr(task, "label_names", None))
+        examples = task.read_file(path, data, getattr(task, "label_names", None))
         results[str(path)] = evaluate_examples(
             predictor.window_logits,
             predictor.tokenizer,

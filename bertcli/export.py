@@ -23,7 +23,7 @@ from bertcli.console import info
 from bertcli.data.windows import Windows
 from bertcli.errors import BertcliError, ModelError
 from bertcli.predictor import ONNX_FILE
-from bertcli.tasks import HEAD_FILE
+from bertcli.tasks import HEAD_FILE, saved_task
 
 FORMATS = ("hf", "onnx")
 # fp32 ONNX must reproduce PyTorch to float rounding; int8 trades exact logits for speed, so only
@@ -168,15 +168,13 @@ def check_windows(
     when readable, else random token windows. int8 decisions are only meaningful on real text:
     random tokens sit near the decision boundary, where tiny logit changes flip labels.
     """
-    from bertcli.data.task_files import read_task_file
     from bertcli.errors import DataError
     from bertcli.predictor import input_columns, task_from_meta
 
     source = check_data or meta.get("config", {}).get("data", {}).get("train")
     if source and Path(source).is_file():
         try:
-            examples = read_task_file(
-                meta.get("task", "classification"),
+            examples = saved_task(meta).read_file(
                 source,
                 input_columns(meta),
                 meta.get("labels"),
@@ -188,16 +186,6 @@ def check_windows(
             if check_data:
                 raise
     return sample_windows(tokenizer, int(meta["max_length"]), n), "random token windows"
-
-
-def decisions(logits: Any, task: str) -> np.ndarray:
-    """What a runtime decides from window logits: the label of each window (classification), of
-    each position (tagging), or the start and end position of each window (QA)."""
-    if task == "qa":
-        return np.concatenate([window.argmax(0) for window in logits])
-    if task == "tagging":
-        return np.concatenate([window.argmax(-1) for window in logits])
-    return np.asarray(logits).argmax(-1)
 
 
 def _flat(logits: Any) -> np.ndarray:
@@ -216,9 +204,10 @@ def _check(
     expected = window_logits(model, windows, pad_id=tokenizer.pad_token_id or 0)
     got = OnnxPredictor(staging).window_logits(windows)
     report.samples = len(windows)
-    task = meta.get("task", "classification")
+    # What each runtime decides (labels, tags, answer starts and ends) must mostly agree.
+    decisions = saved_task(meta).decisions
     report.max_abs_diff = float(np.abs(_flat(expected) - _flat(got)).max())
-    report.label_agreement = float((decisions(expected, task) == decisions(got, task)).mean())
+    report.label_agreement = float((decisions(expected) == decisions(got)).mean())
     if report.quantize is None and report.max_abs_diff > FP32_MAX_DIFF:
         raise ModelError(
             f"ONNX export differs from PyTorch by {report.max_abs_diff:.2e} "
@@ -310,7 +299,7 @@ def export_model(
                     shutil.copy2(item, staging / item.name)
         else:
             info(f"exporting {model_dir} to ONNX{' (int8)' if quantize else ''}")
-            token_level = meta.get("task", "classification") != "classification"
+            token_level = saved_task(meta, model_dir).token_level
             _export_onnx(model, staging / ONNX_FILE, int(meta["max_length"]), token_level)
             report.fused = _optimize(
                 staging / ONNX_FILE, json.loads((Path(model_dir) / "config.json").read_text())

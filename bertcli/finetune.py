@@ -7,26 +7,15 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
-from bertcli import __version__
 from bertcli.config import RunConfig, dump_config
-from bertcli.console import info, is_main_process, notice
-from bertcli.data.load import (
-    Example,
-    Split,
-    carve_validation,
-    check_label_spread,
-    infer_label_names,
-    load_split,
-    looks_like_file,
-    raw_labels,
-    to_examples,
-)
-from bertcli.data.readers import iter_records
-from bertcli.data.tagging import iter_tagging_records, tag_names, to_tagged_examples
+from bertcli.console import info, is_main_process
+from bertcli.data.splits import Prepared, load_data
 from bertcli.errors import ConfigError, DataError
 from bertcli.hub import ModelSource, resolve_model
 from bertcli.last_run import remember_last_run
+from bertcli.model_meta import model_meta
 from bertcli.run_dir import RunDir, RunPlan
+from bertcli.tasks import Task, get_task, task_from_config
 
 METRICS_FILE = "metrics.json"
 
@@ -39,189 +28,11 @@ class FinetuneResult:
     resumed: bool
 
 
-@dataclass
-class Prepared:
-    label_names: list[str]
-    train: list[Example]
-    validation: list[Example]
-    test: list[Example]
-    sources: dict[str, str]
-
-
-def load_data(config: RunConfig) -> Prepared:
-    """All splits as examples; a validation split is carved from train when none is given."""
-    reader, label_names, convert = _task_data(config)
-    train_split = load_split(config, "train", reader)
-    if train_split is None:
-        raise DataError(
-            f"{config.name}: no training data",
-            "pass --train FILE, or set data.dataset and data.train in the recipe",
-        )
-    if not train_split.records:
-        raise DataError(f"{train_split.origin}: no training rows")
-    records = train_split.records
-    if config.data.max_train_samples:
-        records = records[: config.data.max_train_samples]
-    names = label_names(records, train_split)
-    if config.task != "qa" and len(names) < 2:  # QA answers are spans, not labels
-        raise DataError(
-            f"{train_split.origin}: found {len(names)} label(s) ({', '.join(names)}); "
-            "need at least 2",
-            f"check data.label_column ({config.data.label_column!r})",
-        )
-    train = convert(train_split, records, names)
-    check_label_spread(train, names, train_split.origin)
-    if config.task == "qa":
-        _check_answerable(config, train)
-    sources = {"train": train_split.origin}
-    valid_split = _optional_split(config, "validation", reader)
-    if valid_split is not None:
-        validation = convert(valid_split, _cap(valid_split.records, config), names)
-        sources["validation"] = valid_split.origin
-    else:
-        train, validation = carve_validation(
-            train, config.data.validation_fraction, config.train.seed
-        )
-        sources["validation"] = f"{config.data.validation_fraction:.0%} of train (seeded)"
-    if config.task == "qa":
-        from bertcli.data.squad import with_negatives
-
-        train = with_negatives(train, config.qa.negatives, config.train.seed)
-    test_split = _optional_split(config, "test", reader)
-    test = convert(test_split, _cap(test_split.records, config), names) if test_split else []
-    if test_split:
-        sources["test"] = test_split.origin
-    return Prepared(names, train, validation, test, sources)
-
-
-def _task_data(config: RunConfig) -> tuple[Any, Any, Any]:
-    """How this task reads a split's files, finds its label set, and turns records to examples."""
-    if config.task == "qa":
-        return _qa_data(config)
-    if config.task == "tagging":
-        return (
-            iter_tagging_records,
-            lambda records, split: tag_names(records, config.data, split.label_names),
-            lambda split, records, names: to_tagged_examples(
-                records, config.data, names, declared=split.label_names
-            ),
-        )
-    return (
-        iter_records,
-        lambda records, split: infer_label_names(
-            raw_labels(records, config.data), config.data.label_names, split.label_names
-        ),
-        lambda split, records, names: to_examples(records, config.data, names),
-    )
-
-
-def _qa_data(config: RunConfig) -> tuple[Any, Any, Any]:
-    """SQuAD JSON/JSONL files (read whole, answers checked) or hub rows, as QA examples."""
-    from bertcli.data.squad import QAExample, QAReport, read_squad, records_to_examples
-
-    mode = config.qa.on_mismatch
-
-    def checked(report: QAReport, origin: str) -> list[QAExample]:
-        if report.notice():
-            notice(f"{origin}: {report.notice()}")
-        return report.examples
-
-    def read(path: str) -> list:
-        return [(e.location, e) for e in checked(read_squad(path, mode), path)]  # type: ignore[arg-type]
-
-    def convert(split: Split, records: list, names: list[str]) -> list:
-        if records and isinstance(records[0][1], QAExample):
-            return [e for _, e in records]
-        rows = [r for _, r in records]  # hub rows, checked here
-        return checked(records_to_examples(rows, split.origin, mode), split.origin)  # type: ignore[arg-type]
-
-    return read, lambda records, split: [], convert
-
-
-def _check_answerable(config: RunConfig, train: list) -> None:
-    if config.qa.version_2:
-        return
-    unanswerable = next((e for e in train if e.impossible), None)
-    if unanswerable is not None:
-        raise DataError(
-            f"{unanswerable.location}: question has no answer",
-            "set qa.version_2: true (SQuAD v2) to train on unanswerable questions",
-        )
-
-
-def _optional_split(config: RunConfig, split: str, reader: Any) -> Split | None:
-    """Validation and test may be skipped when only the hub has them and it is unreachable."""
-    try:
-        return load_split(config, split, reader)
-    except DataError as exc:
-        if looks_like_file(getattr(config.data, split) or ""):
-            raise
-        what = "carving validation from train" if split == "validation" else "no test scores"
-        notice(f"{split} split unavailable ({exc.message}); {what} (pass --{split} FILE)")
-        return None
-
-
-def _cap(records: list, config: RunConfig) -> list:
-    return records[: config.data.max_eval_samples] if config.data.max_eval_samples else records
-
-
-def _versions() -> dict[str, str]:
-    import accelerate
-    import torch
-    import transformers
-
-    return {
-        "bertcli": __version__,
-        "torch": torch.__version__,
-        "transformers": transformers.__version__,
-        "accelerate": accelerate.__version__,
-    }
-
-
-def model_meta(
-    config: RunConfig,
-    source: ModelSource,
-    labels: list[str],
-    metrics: dict[str, Any],
-    null_threshold: float | None = None,
-) -> dict[str, Any]:
-    """bertcli.json: everything eval/predict need to rebuild the task around the saved model."""
-    return {
-        "format": 1,
-        "task": config.task,
-        "labels": labels,
-        "max_length": config.train.max_length,
-        "pooling": config.model.pooling,
-        "clean": config.data.clean,
-        "text_column": config.data.text_column,
-        "pair_column": config.data.pair_column,
-        "long_inputs": asdict(config.long_inputs),
-        "tagging": asdict(config.tagging) if config.task == "tagging" else None,
-        "qa": {**asdict(config.qa), "null_threshold": null_threshold}
-        if config.task == "qa"
-        else None,
-        "recipe": config.name,
-        "base_model": {"requested": source.requested, "origin": source.origin, "path": source.path},
-        "metrics": metrics,
-        "config": config.to_dict(),
-        "versions": _versions(),
-    }
-
-
-def make_task(config: RunConfig, label_names: list[str]) -> Any:
-    """The task object for a recipe, built from its own config section."""
-    from bertcli.tasks import TASK_TYPES
-
-    task = TASK_TYPES[config.task]
-    settings = asdict(getattr(config, task.section))
-    return task.build(label_names, config.train.max_length, settings)
-
-
 def head_lr(config: RunConfig) -> float:
-    """The head's learning rate: as set, else 20x the encoder's for tagging heads."""
+    """The head's learning rate: as set, else the task's multiple of the encoder's."""
     if config.train.head_lr is not None:
         return config.train.head_lr
-    return config.train.lr * (20 if config.task == "tagging" else 1)
+    return config.train.lr * get_task(config.task).head_lr_factor
 
 
 def finetune(
@@ -247,55 +58,29 @@ def _run(config: RunConfig, run: RunDir, plan: RunPlan) -> FinetuneResult:
         "examples" + (f"; labels {', '.join(data.label_names)}" if data.label_names else "")
     )
 
-    from accelerate import Accelerator
     from accelerate.utils import set_seed
 
-    from bertcli.modeling.model import build_model, save_model
-    from bertcli.precision import resolve_precision
-    from bertcli.trackers import accelerator_options, start
+    from bertcli.modeling.model import save_model
     from bertcli.train import Trainer, checkpoint_dirs
 
-    device_type = "cuda" if _cuda() else "cpu"
-    precision = resolve_precision(config.train.precision, device_type)
-    accelerator = Accelerator(
-        mixed_precision=precision,
-        gradient_accumulation_steps=config.train.grad_accum,
-        cpu=device_type == "cpu",
-        **accelerator_options(config.train.report_to, out_dir),
-    )
-    start(accelerator, config.name, config.to_dict())
+    accelerator = _accelerator(config)
     set_seed(config.train.seed)
-    model, tokenizer = build_model(
-        source.path,
-        data.label_names,
-        task=config.task,
-        crf=config.task == "tagging" and config.tagging.head == "crf",
-        bio_constraints=config.tagging.bio_constraints,
-        pooling=config.model.pooling,
-        dropout=config.model.dropout,
-        attention_dropout=config.model.attention_dropout,
-        local_files_only=source.local_files_only,
-    )
-    positions = getattr(model.config, "max_position_embeddings", None)
-    if positions and config.train.max_length > positions:
-        raise ConfigError(
-            f"train.max_length: {config.train.max_length} exceeds the model's {positions} positions"
-        )
-    task = make_task(config, data.label_names)
+    model, tokenizer = _build_model(config, source, data.label_names)
+    task = task_from_config(config, data.label_names)
     train_windows = task.windows(tokenizer, data.train)
     eval_windows = task.windows(tokenizer, data.validation)
 
     # Everything has been checked: only now may an earlier run's files go.
     run.start(plan, dump_config(config))
+    from bertcli.trackers import start as start_trackers  # after run.start may clear the folder
+
+    start_trackers(accelerator, config.name, config.to_dict())
     accelerator.wait_for_everyone()
     resuming = plan.resume
 
     def save_best(unwrapped: Any, path: Path, metrics: dict[str, Any]) -> None:
         save_model(
-            unwrapped,
-            tokenizer,
-            path,
-            model_meta(config, source, data.label_names, metrics, metrics.get("null_threshold")),
+            unwrapped, tokenizer, path, model_meta(config, source, task, data.label_names, metrics)
         )
 
     trainer = Trainer(
@@ -325,18 +110,56 @@ def _run(config: RunConfig, run: RunDir, plan: RunPlan) -> FinetuneResult:
     return FinetuneResult(out_dir, metrics, state.step, resuming)
 
 
+def _accelerator(config: RunConfig) -> Any:
+    """CUDA when present, else the CPU, at the recipe's precision (auto: bf16 where fast)."""
+    from accelerate import Accelerator
+
+    from bertcli.precision import resolve_precision
+    from bertcli.trackers import accelerator_options
+
+    device_type = "cuda" if _cuda() else "cpu"
+    return Accelerator(
+        mixed_precision=resolve_precision(config.train.precision, device_type),
+        gradient_accumulation_steps=config.train.grad_accum,
+        cpu=device_type == "cpu",
+        **accelerator_options(config.train.report_to, config.output_dir),  # --report-to
+    )
+
+
+def _build_model(config: RunConfig, source: ModelSource, label_names: list[str]) -> Any:
+    """The pretrained encoder with the task's fresh head (options from the task's section)."""
+    from bertcli.modeling.model import build_model
+
+    task = get_task(config.task)
+    settings = asdict(getattr(config, task.section))
+    model, tokenizer = build_model(
+        source.path,
+        label_names,
+        task=config.task,
+        dropout=config.model.dropout,
+        attention_dropout=config.model.attention_dropout,
+        local_files_only=source.local_files_only,
+        **task.head_options(config.model.pooling, settings),
+    )
+    positions = getattr(model.config, "max_position_embeddings", None)
+    if positions and config.train.max_length > positions:
+        raise ConfigError(
+            f"train.max_length: {config.train.max_length} exceeds the model's {positions} positions"
+        )
+    return model, tokenizer
+
+
 def _finalize(
     config: RunConfig,
     source: ModelSource,
     data: Prepared,
-    task: Any,
+    task: Task,
     tokenizer: Any,
     model: Any,
     state: Any,
     accelerator: Any,
 ) -> dict[str, Any]:
     """Score the best model on validation (and test), then write it as the run's final model."""
-    from bertcli.evaluation import evaluate_examples
     from bertcli.infer import window_logits
     from bertcli.modeling.model import load_model, save_model, write_json_atomic
 
@@ -363,6 +186,29 @@ def _finalize(
         precision=precision,
     )
     predictions: dict[str, Any] = {}  # kept for the report's error table
+    metrics.update(_score(config, data, task, tokenizer, logits_fn, predictions))
+    meta = model_meta(config, source, task, data.label_names, metrics)
+    save_model(final_model, tokenizer, out_dir, meta)
+    write_json_atomic(out_dir / METRICS_FILE, metrics)
+    info(f"[green]saved[/] fine-tuned model to {out_dir}")
+    from bertcli.run_extras import finish_run
+
+    finish_run(config, source, data, task, predictions, metrics, accelerator)
+    return metrics
+
+
+def _score(
+    config: RunConfig,
+    data: Prepared,
+    task: Task,
+    tokenizer: Any,
+    logits_fn: Any,
+    predictions: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """Validation and test metrics; what validation tunes (QA's threshold) applies to test."""
+    from bertcli.evaluation import evaluate_examples
+
+    metrics: dict[str, Any] = {}
     for split, examples in (("validation", data.validation), ("test", data.test)):
         if examples:
             metrics[split] = evaluate_examples(
@@ -371,19 +217,12 @@ def _finalize(
                 task,
                 examples,
                 title=f"{config.name} {split}",
-                on_predictions=partial(predictions.__setitem__, split),
+                on_predictions=None
+                if predictions is None
+                else partial(predictions.__setitem__, split),
             )
-            if split == "validation" and "null_threshold" in metrics[split]:
-                # SQuAD v2: the threshold tuned on validation is applied to test and saved.
-                task.null_threshold = metrics[split]["null_threshold"]
-    threshold = getattr(task, "null_threshold", None)
-    meta = model_meta(config, source, data.label_names, metrics, threshold)
-    save_model(final_model, tokenizer, out_dir, meta)
-    write_json_atomic(out_dir / METRICS_FILE, metrics)
-    info(f"[green]saved[/] fine-tuned model to {out_dir}")
-    from bertcli.run_extras import finish_run
-
-    finish_run(config, source, data, task, predictions, metrics, accelerator)
+            if split == "validation":
+                task.adopt(metrics[split])
     return metrics
 
 

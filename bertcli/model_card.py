@@ -11,11 +11,11 @@ from typing import Any
 import yaml
 
 CARD_FILE = "README.md"
-# The hub's pipeline tag per task; the card is a view, so the table lives here, not in tasks/.
+# The hub's pipeline tag for the transformers head class a task's model carries.
 PIPELINE_TAGS = {
-    "classification": "text-classification",
-    "tagging": "token-classification",
-    "qa": "question-answering",
+    "AutoModelForSequenceClassification": "text-classification",
+    "AutoModelForTokenClassification": "token-classification",
+    "AutoModelForQuestionAnswering": "question-answering",
 }
 # The embedded model is a packaged copy of this hub model.
 EMBEDDED_BASE = "sentence-transformers/all-MiniLM-L6-v2"
@@ -37,7 +37,9 @@ def base_model(source: Any) -> str | None:
 
 
 def front_matter(config: Any, source: Any, metrics: dict[str, Any]) -> dict[str, Any]:
-    tag = PIPELINE_TAGS.get(config.task, "text-classification")
+    from bertcli.tasks import get_task
+
+    tag = PIPELINE_TAGS.get(get_task(config.task).auto_class, "text-classification")
     meta: dict[str, Any] = {}
     base = base_model(source)
     if base:

@@ -13,10 +13,10 @@ from typing import Any
 
 import numpy as np
 
-from bertcli.config import DataConfig
+from bertcli.config import DEFAULT_TASK, DataConfig
 from bertcli.data.load import Example
 from bertcli.data.windows import Windows
-from bertcli.tasks import TASK_TYPES, Task
+from bertcli.tasks import Task, task_from_meta, task_names
 
 # Examples predicted together when streaming: length sorting within a larger group pads less
 # (16-window batches over 128 reviews ran at 68/s, over 1,024 at 77/s); memory stays bounded.
@@ -54,10 +54,10 @@ def check_meta(meta: Any, path: Path) -> None:
 
     if not isinstance(meta, dict):
         raise ModelError(f"{path}: expected a JSON object, found {type(meta).__name__}")
-    task = meta.get("task", "classification")
-    if task not in TASK_TYPES:
+    task = meta.get("task", DEFAULT_TASK)
+    if task not in task_names():
         raise ModelError(
-            f"{path}: key 'task': unknown task {task!r} (known: {', '.join(TASK_TYPES)})",
+            f"{path}: key 'task': unknown task {task!r} (known: {', '.join(task_names())})",
             "the model was written by a newer bertcli, or the file was edited",
         )
     labels = meta.get("labels", [])
@@ -66,17 +66,6 @@ def check_meta(meta: Any, path: Path) -> None:
     length = meta.get("max_length")
     if isinstance(length, bool) or not isinstance(length, int) or length < 8:
         raise ModelError(f"{path}: key 'max_length': expected a window length, got {length!r}")
-
-
-def task_from_meta(
-    meta: dict[str, Any], overrides: dict[str, Any] | None, model_dir: str | Path | None = None
-) -> Task:
-    """The task a saved model was trained for, with eval/predict overrides checked against it."""
-    task = TASK_TYPES[meta.get("task", "classification")]
-    settings = meta.get(task.section) or {}
-    return task.build(
-        meta.get("labels", []), int(meta["max_length"]), settings, overrides, model_dir
-    )
 
 
 def input_columns(
@@ -119,7 +108,7 @@ class BasePredictor:
         model_dir: str | Path | None = None,
     ) -> None:
         self.meta = meta
-        self.task = task_from_meta(meta, long_inputs, model_dir)
+        self.task: Task = task_from_meta(meta, long_inputs, model_dir)
 
     @property
     def clean(self) -> list[str]:

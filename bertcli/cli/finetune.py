@@ -101,14 +101,17 @@ def finetune(
             "model.offline_fallback": False if model else None,
         }
     )
-    long = long_input_settings(long_inputs, aggregate, stride, max_windows)
+    long = long_input_settings(long_inputs, aggregate, None, max_windows)
     overrides.update({f"long_inputs.{key}": value for key, value in long.items()})
+    if stride is not None:
+        from bertcli.config import task_of
+        from bertcli.tasks import get_task
+
+        # --stride means the overlap of the task's windows: of a long text's (long_inputs), a
+        # long sentence's (tagging) or a context's (QA). It is placed before the config is
+        # checked, so the recipe's own stride is never judged against the new window instead.
+        overrides[f"{get_task(task_of(recipe, set_ or [])).section}.stride"] = stride
     config = load_config(recipe, overrides, set_ or [])
-    if config.task in ("tagging", "qa") and stride is not None:
-        # --stride means the overlap of a long sentence's (tagging) or context's (QA) windows.
-        overrides.pop("long_inputs.stride")
-        overrides[f"{config.task}.stride"] = stride
-        config = load_config(recipe, overrides, set_ or [])
 
     from bertcli.finetune import finetune as run
 

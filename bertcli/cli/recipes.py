@@ -8,7 +8,14 @@ import typer
 from rich.table import Table
 
 from bertcli.cli.common import report_errors
-from bertcli.config import all_keys, dump_config, list_recipes, load_config, read_recipe
+from bertcli.config import (
+    DEFAULT_TASK,
+    all_keys,
+    dump_config,
+    list_recipes,
+    load_config,
+    read_recipe,
+)
 from bertcli.console import console
 
 app = typer.Typer(help="List, show and explain recipes.", no_args_is_help=True)
@@ -25,7 +32,7 @@ def list_() -> None:
         data = read_recipe(path)
         table.add_row(
             name,
-            str(data.get("task", "classification")),
+            str(data.get("task", DEFAULT_TASK)),
             str((data.get("data") or {}).get("dataset") or "-"),
             str((data.get("model") or {}).get("name") or "bert-base-uncased"),
             str(path),

@@ -1,9 +1,14 @@
-"""Small task heads that sit on an encoder's hidden states."""
+"""Small task heads that sit on an encoder's hidden states, and the tasks' losses."""
 
 from __future__ import annotations
 
+from typing import Any
+
 import torch
+import torch.nn.functional as F
 from torch import nn
+
+from bertcli.data.word_windows import IGNORE
 
 
 def masked_mean(hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
@@ -22,3 +27,25 @@ class MeanPoolHead(nn.Module):
 
     def forward(self, hidden: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         return self.classifier(self.dropout(masked_mean(hidden, attention_mask)))  # (batch, labels)
+
+
+def mean_pool_head(config: Any) -> MeanPoolHead:
+    """A mean-pooling head sized and regularised like the model's own classifier."""
+    dropout = getattr(config, "classifier_dropout", None) or config.hidden_dropout_prob
+    return MeanPoolHead(config.hidden_size, config.num_labels, dropout)
+
+
+def sequence_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(batch, labels) logits against (batch,) label ids."""
+    return F.cross_entropy(logits.float(), labels)
+
+
+def token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(batch, seq, labels) logits against (batch, seq) label ids, IGNORE between words."""
+    return F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
+
+
+def span_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+    """(batch, seq, 2) start/end logits against (batch, 2) answer positions, 0 = [CLS]."""
+    start = F.cross_entropy(logits[..., 0].float(), labels[:, 0])
+    return (start + F.cross_entropy(logits[..., 1].float(), labels[:, 1])) / 2

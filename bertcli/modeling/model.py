@@ -1,9 +1,10 @@
 """Encoder + task head; saved as a plain Hugging Face directory plus bertcli extras.
 
-The model *is* a transformers task model (`AutoModelForSequenceClassification` for [CLS]
-classification, `AutoModelForTokenClassification` for tagging), so the saved directory loads as-is
+The model *is* a transformers task model (the task's `auto_class`, e.g.
+`AutoModelForSequenceClassification` for [CLS] classification), so the saved directory loads as-is
 in `transformers.pipeline`. bertcli-only parts - a mean-pooling head, a CRF - live in
-`bertcli_head.safetensors` beside it, and bertcli.json says how to rebuild them.
+`bertcli_head.safetensors` beside it, and bertcli.json says how to rebuild them. What the head is,
+its logits and its loss are the task's to say (`bertcli.tasks`).
 """
 
 from __future__ import annotations
@@ -17,62 +18,43 @@ from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from safetensors import SafetensorError
 from torch import nn
 
+from bertcli.config import DEFAULT_TASK
 from bertcli.data.word_windows import IGNORE
 from bertcli.errors import BertcliError, ModelError
 from bertcli.jsonio import finite_json
-from bertcli.modeling.crf import CRF, bio_allowed
-from bertcli.modeling.heads import MeanPoolHead
+from bertcli.modeling.crf import CRF
 from bertcli.modeling.loading import load_pretrained, load_tokenizer
 from bertcli.predictor import META_FILE, read_meta
-from bertcli.tasks import HEAD_FILE, head_file
+from bertcli.tasks import HEAD_FILE, get_task, head_file, saved_task
 
 
 def _auto_class(task: str) -> Any:
     import transformers
 
-    names = {
-        "classification": "AutoModelForSequenceClassification",
-        "tagging": "AutoModelForTokenClassification",
-        "qa": "AutoModelForQuestionAnswering",
-    }
-    return getattr(transformers, names[task])
+    return getattr(transformers, get_task(task).auto_class)
 
 
 class TaskModel(nn.Module):
-    """A transformers task model plus optional bertcli extras (mean pooling, CRF).
+    """A transformers task model plus optional bertcli extras (a head replacing the model's own,
+    e.g. mean pooling; a CRF), as the task's `head_modules(**options)` makes them.
 
-    `forward` returns logits - (batch, labels) for classification, (batch, seq, labels) for
-    tagging, (batch, seq, 2) start/end scores for QA - and, given `labels`, `(loss, logits)`: the
-    loss is computed inside forward so that under DistributedDataParallel every parameter, the
-    CRF's included, takes part in the wrapped call.
+    `forward` returns the task's logits - (batch, labels) for classification, (batch, seq, labels)
+    for tagging, (batch, seq, 2) start/end scores for QA - and, given `labels`, `(loss, logits)`:
+    the loss is computed inside forward so that under DistributedDataParallel every parameter,
+    the CRF's included, takes part in the wrapped call.
     """
 
-    def __init__(
-        self,
-        hf_model: nn.Module,
-        task: str = "classification",
-        pooling: str = "cls",
-        crf: bool = False,
-        bio_constraints: bool = True,
-    ) -> None:
+    def __init__(self, hf_model: nn.Module, task: str = DEFAULT_TASK, **options: Any) -> None:
         super().__init__()
         self.hf = hf_model
         self.task = task
-        self.pooling = pooling
-        config = hf_model.config
-        self.head: nn.Module | None = None
-        self.crf: CRF | None = None
-        if task == "classification" and pooling == "mean":
-            dropout = getattr(config, "classifier_dropout", None) or config.hidden_dropout_prob
-            self.head = MeanPoolHead(config.hidden_size, config.num_labels, dropout)
-        if crf:
-            labels = [config.id2label[i] for i in range(config.num_labels)]
-            allowed, start = bio_allowed(labels) if bio_constraints else (None, None)
-            self.crf = CRF(config.num_labels, allowed=allowed, start_allowed=start)
+        self.kind = get_task(task)
+        self.head: nn.Module | None
+        self.crf: CRF | None
+        self.head, self.crf = self.kind.head_modules(hf_model.config, **options)
 
     @property
     def config(self) -> Any:
@@ -103,10 +85,7 @@ class TaskModel(nn.Module):
             out = self.hf(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
             )
-            if self.task == "qa":
-                logits = torch.stack((out.start_logits, out.end_logits), dim=-1)  # (batch, seq, 2)
-            else:
-                logits = out.logits  # (batch, labels) or (batch, seq, labels)
+            logits = self.kind.logits(out)  # (batch, labels), (batch, seq, labels|2)
         else:
             hidden = self.hf.base_model(
                 input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
@@ -117,17 +96,7 @@ class TaskModel(nn.Module):
         return self.loss(logits, labels), logits
 
     def loss(self, logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-        if self.task == "qa":  # labels (batch, 2): answer start and end positions, 0 = [CLS]
-            start = F.cross_entropy(logits[..., 0].float(), labels[:, 0])
-            return (start + F.cross_entropy(logits[..., 1].float(), labels[:, 1])) / 2
-        if self.crf is not None:
-            emissions, tags, mask = first_pieces(logits, labels)
-            return self.crf(emissions, tags, mask)
-        if logits.dim() == 3:
-            return F.cross_entropy(
-                logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE
-            )
-        return F.cross_entropy(logits.float(), labels)
+        return self.kind.loss(self, logits, labels)
 
 
 def first_pieces(
@@ -163,17 +132,15 @@ def build_model(
     path: str,
     label_names: Sequence[str],
     *,
-    task: str = "classification",
-    pooling: str = "cls",
-    crf: bool = False,
-    bio_constraints: bool = True,
+    task: str = DEFAULT_TASK,
     dropout: float | None = None,
     attention_dropout: float | None = None,
     local_files_only: bool = True,
+    **head_options: Any,
 ) -> tuple[TaskModel, Any]:
-    """A pretrained encoder with a freshly initialised task head, and its tokenizer."""
+    """A pretrained encoder with a freshly initialised task head, and its tokenizer;
+    `head_options` are the task's (see `Task.head_options`), e.g. `crf=True` for tagging."""
     quiet_transformers()  # "Some weights were newly initialized" is expected: we train the head.
-    id2label = dict(enumerate(label_names))
     extra: dict[str, Any] = {}
     if dropout is not None:
         extra["classifier_dropout"] = dropout
@@ -182,25 +149,16 @@ def build_model(
         # unfused attention path; without it scaled_dot_product_attention runs fused.
         extra["attention_probs_dropout_prob"] = attention_dropout
     tokenizer = load_tokenizer(path, local_files_only=local_files_only)
-    if task != "qa":  # a QA head always scores two things per token: start and end
-        extra.update(
-            num_labels=len(label_names),
-            id2label=id2label,
-            label2id={v: k for k, v in id2label.items()},
-        )
+    extra.update(get_task(task).head_config(label_names))
     hf_model = load_pretrained(_auto_class(task), path, local_files_only=local_files_only, **extra)
-    return TaskModel(hf_model, task, pooling, crf, bio_constraints), tokenizer
+    return TaskModel(hf_model, task, **head_options), tokenizer
 
 
 def model_options(meta: dict[str, Any]) -> dict[str, Any]:
     """TaskModel's constructor options as a saved bertcli.json records them."""
-    tagging = meta.get("tagging") or {}
-    return {
-        "task": meta.get("task", "classification"),
-        "pooling": meta.get("pooling", "cls"),
-        "crf": tagging.get("head") == "crf",
-        "bio_constraints": tagging.get("bio_constraints", True),
-    }
+    task = saved_task(meta)
+    settings = meta.get(task.section) or {}
+    return {"task": task.name, **task.head_options(meta.get("pooling", "cls"), settings)}
 
 
 def load_model(model_dir: str | Path) -> tuple[TaskModel, Any, dict[str, Any]]:

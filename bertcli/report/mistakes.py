@@ -99,15 +99,18 @@ def qa_mistakes(task: Any, predictions: Any, examples: Sequence[Any]) -> dict:
     }
 
 
-# Keyed by task.name: the report is a view, so it stays out of the task objects.
-MISTAKES: dict[str, Callable[[Any, Any, Sequence[Any]], dict]] = {
-    "classification": classification_mistakes,
-    "tagging": tagging_mistakes,
-    "qa": qa_mistakes,
-}
+def _finders() -> dict[str, Callable[[Any, Any, Sequence[Any]], dict]]:
+    """Keyed by task name, read from the task classes: the report is a view of their outputs."""
+    from bertcli.tasks import ClassificationTask, QATask, TaggingTask
+
+    return {
+        ClassificationTask.name: classification_mistakes,
+        TaggingTask.name: tagging_mistakes,
+        QATask.name: qa_mistakes,
+    }
 
 
 def find_mistakes(task: Any, predictions: Any, examples: Sequence[Any]) -> dict | None:
     """The task's error table, or None for a task without one."""
-    finder = MISTAKES.get(task.name)
+    finder = _finders().get(task.name)
     return finder(task, predictions, examples) if finder else None

@@ -19,7 +19,6 @@ LOG_FILE = "train_log.jsonl"
 CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 ERRORS_FILE = "errors.json"
-MAIN_METRIC = {"classification": "accuracy", "tagging": "f1", "qa": "f1"}
 
 
 @dataclass
@@ -40,12 +39,20 @@ class Run:
 
     @property
     def task(self) -> str:
-        return str(self.config.get("task", "classification"))
+        from bertcli.config import DEFAULT_TASK
+
+        return str(self.config.get("task") or DEFAULT_TASK)
 
     @property
     def metric(self) -> str:
+        from bertcli.errors import BertcliError
+        from bertcli.tasks import get_task
+
         chosen = (self.config.get("train") or {}).get("metric")
-        return chosen or MAIN_METRIC.get(self.task, "accuracy")
+        try:
+            return chosen or get_task(self.task).main_metric
+        except BertcliError:  # a task this bertcli does not know: its first score
+            return next(iter(self.scores), "accuracy")
 
     @property
     def finished(self) -> bool:

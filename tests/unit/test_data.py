@@ -18,8 +18,8 @@ from bertcli.data.load import (
     to_examples,
 )
 from bertcli.data.readers import read_records
+from bertcli.data.splits import load_data
 from bertcli.errors import DataError
-from bertcli.finetune import load_data
 
 
 def write(path: Path, text: str) -> Path:

@@ -6,7 +6,7 @@ import datasets
 import pytest
 
 from bertcli.config import load_config
-from bertcli.finetune import load_data
+from bertcli.data.splits import load_data
 
 HUB_TAGS = ["O", "B-PER", "I-PER", "B-LOC", "I-LOC"]
 

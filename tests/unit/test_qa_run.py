@@ -185,3 +185,16 @@ def test_negatives_pair_questions_with_contexts_that_lack_their_answer(tmp_path)
         assert original.answers[0] not in negative.context
     assert with_negatives(examples, 0.5, seed=1) == mixed  # seeded
     assert with_negatives(examples, 0.0, seed=1) == examples
+
+
+def test_eval_of_a_v1_model_on_questions_without_answers_is_refused(qa_run, tmp_path) -> None:
+    v2_data = squad_file(tmp_path / "v2.json", 6, 3, unanswerable=True)
+    with pytest.raises(DataError, match=r"question has no answer.*SQuAD v1\.1"):
+        evaluate_model(qa_run["result"].output_dir, [str(v2_data)], precision="no")
+
+
+def test_long_input_flags_are_refused_by_a_qa_model(qa_run) -> None:
+    result = CliRunner().invoke(app, ["predict", "--model", str(qa_run["result"].output_dir),
+                                      "--long-inputs", "chunk", "-"], input="{}\n")  # fmt: skip
+    assert result.exit_code == 2
+    assert "--long-inputs applies to classification models" in " ".join(result.stderr.split())

@@ -510,3 +510,23 @@ def test_column_hints_name_the_flags_of_the_command_that_failed(
     assert "--set data.text_column=NAME" in error_of(finetune_run)
     assert "--text-column NAME" in error_of(eval_run)
     assert "--set" not in error_of(eval_run), "eval has no --set"
+
+
+def test_finetune_stride_is_the_tasks_stride_before_any_check(tmp_path: Path) -> None:
+    """The recipe's tagging.stride (32) does not fit 64-token windows; --stride 20 does."""
+    from bertcli.config import load_config
+
+    missing = tmp_path / "none.txt"
+    result = invoke("finetune", "conll2003", "--stride", "20", "--max-length", "64",
+                    "--model", "minilm", "--train", missing, "-o", tmp_path / "o")  # fmt: skip
+    assert result.exit_code == 2
+    assert "none.txt: no such file" in error_of(result), "the stride passed its check"
+    config = load_config("conll2003", {"tagging.stride": 20, "train.max_length": 64})
+    assert config.tagging.stride == 20 and config.long_inputs.stride == 128
+
+
+def test_long_inputs_chunk_on_a_tagger_is_refused_not_ignored(tmp_path: Path) -> None:
+    result = invoke("finetune", "conll2003", "--long-inputs", "chunk", "--model", "minilm",
+                    "-o", tmp_path / "o")  # fmt: skip
+    assert result.exit_code == 2
+    assert "long_inputs.strategy: 'chunk' does not apply to a tagging task" in error_of(result)

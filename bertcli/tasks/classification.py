@@ -1,0 +1,211 @@
+"""Sequence classification of single texts or pairs; long texts' windows pooled per example."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import asdict, dataclass
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bertcli.aggregate import pool_windows, softmax
+from bertcli.data.load import Example, Record, clean_text
+from bertcli.data.windows import Windows, make_windows
+from bertcli.tasks.base import InputRequest, Task, column_examples, require_labels
+
+if TYPE_CHECKING:
+    from bertcli.config import DataConfig, RunConfig
+    from bertcli.data.load import Split
+
+
+@dataclass
+class ClassificationTask(Task):
+    """One label per text (or pair); texts longer than a window follow `long_inputs`."""
+
+    label_names: list[str]
+    max_length: int
+    strategy: str = "head"
+    head_tokens: int = 128
+    stride: int = 128
+    max_windows: int = 0
+    aggregate: str = "mean"
+
+    name = "classification"
+    section = "long_inputs"
+    main_metric = "accuracy"
+    token_level = False
+    auto_class = "AutoModelForSequenceClassification"
+    output_formats = ("jsonl", "tsv")
+
+    @classmethod
+    def build(
+        cls,
+        label_names: list[str],
+        max_length: int,
+        settings: dict[str, Any],
+        overrides: dict[str, Any] | None = None,
+        model_dir: Any = None,
+    ) -> ClassificationTask:
+        """From the `long_inputs` settings (a recipe's or a saved model's), checked, with any
+        non-None `overrides` (eval/predict flags) applied."""
+        from bertcli.config import LongInputsConfig, build, raise_all
+
+        changed = {k: v for k, v in (overrides or {}).items() if v is not None}
+        checked = build(LongInputsConfig, {**settings, **changed}, "long_inputs.")
+        raise_all(checked.problems_for(int(max_length)))
+        return cls(list(label_names), int(max_length), **asdict(checked))
+
+    # ------------------------------------------------------------------ data
+    @classmethod
+    def read_records(cls, config: RunConfig, path: str) -> Iterable[Record]:
+        from bertcli.data.readers import iter_records
+
+        return iter_records(path)
+
+    @classmethod
+    def label_set(cls, config: RunConfig, records: Sequence[Record], split: Split) -> list[str]:
+        from bertcli.data.load import infer_label_names, raw_labels
+
+        names = infer_label_names(
+            raw_labels(records, config.data), config.data.label_names, split.label_names
+        )
+        return require_labels(names, split.origin, config)
+
+    @classmethod
+    def to_examples(
+        cls, config: RunConfig, split: Split, records: Sequence[Record], names: list[str]
+    ) -> list[Any]:
+        from bertcli.data.load import to_examples
+
+        return to_examples(records, config.data, names)
+
+    @classmethod
+    def check_training(
+        cls, config: RunConfig, split: Split, train: list[Any], names: list[str]
+    ) -> None:
+        from bertcli.data.load import check_label_spread
+
+        check_label_spread(train, names, split.origin)
+
+    @classmethod
+    def read_file(
+        cls,
+        path: str | Path,
+        data: DataConfig,
+        label_names: Sequence[str] | None,
+        *,
+        with_labels: bool = True,
+        limit: int | None = None,
+    ) -> list[Any]:
+        """CSV, TSV, JSON(L), Parquet or text lines."""
+        from bertcli.data.load import to_examples
+        from bertcli.data.readers import iter_records, read_records
+
+        names = list(label_names or []) if with_labels else None
+        records = read_records(path) if limit is None else list(islice(iter_records(path), limit))
+        return to_examples(records, data, names, with_labels=with_labels)
+
+    @classmethod
+    def read_inputs(
+        cls, records: Iterator[Record], request: InputRequest, passthrough: deque[dict[str, Any]]
+    ) -> Iterator[Any]:
+        """Texts (and pairs) from a column, cleaned as in training."""
+        text_col, pair_col = request.columns()
+        clean = request.clean
+
+        def make(text: Any, pair: Any, location: str) -> Example:
+            return Example(
+                clean_text(str(text), clean),
+                clean_text(str(pair), clean) if pair is not None else None,
+                None,
+                location,
+            )
+
+        return column_examples(records, text_col, pair_col, passthrough, make)
+
+    # ------------------------------------------------------------------ head
+    @classmethod
+    def head_options(cls, pooling: str, settings: dict[str, Any]) -> dict[str, Any]:
+        return {"pooling": pooling}
+
+    @classmethod
+    def head_modules(cls, hf_config: Any, pooling: str = "cls", **_: Any) -> tuple[Any, Any]:
+        """[CLS] pooling is the transformers head itself; mean pooling replaces it."""
+        if pooling != "mean":
+            return None, None
+        from bertcli.modeling.heads import mean_pool_head
+
+        return mean_pool_head(hf_config), None
+
+    @staticmethod
+    def loss(model: Any, logits: Any, labels: Any) -> Any:
+        from bertcli.modeling.heads import sequence_loss
+
+        return sequence_loss(logits, labels)
+
+    # ------------------------------------------------------------------ windows and decoding
+    def windows(self, tokenizer: Any, examples: Sequence[Example]) -> Windows:
+        has_pairs = bool(examples) and examples[0].pair is not None
+        labels = [e.label for e in examples] if examples and examples[0].label is not None else None
+        return make_windows(
+            tokenizer,
+            [e.text for e in examples],
+            [e.pair or "" for e in examples] if has_pairs else None,
+            max_length=self.max_length,
+            labels=labels,  # type: ignore[arg-type]
+            strategy=self.strategy,
+            head_tokens=self.head_tokens,
+            stride=self.stride,
+            max_windows=self.max_windows,
+        )
+
+    def predict(self, window_logits: np.ndarray, windows: Windows, examples: Sequence[Any]) -> Any:
+        """(windows, labels) logits -> (examples, labels) probabilities, and windows per example."""
+        n = len(examples)
+        logits = pool_windows(window_logits, windows.example_index, n, self.aggregate)
+        return softmax(logits), windows.windows_per_example(n)
+
+    @staticmethod
+    def decisions(logits: Any) -> np.ndarray:
+        """The label of each window."""
+        return np.asarray(logits).argmax(-1)
+
+    # ------------------------------------------------------------------ metrics and output
+    def metrics(self, predictions: Any, examples: Sequence[Example]) -> dict[str, Any]:
+        from bertcli.metrics import classification_metrics
+
+        probs, _ = predictions
+        return classification_metrics(
+            probs.argmax(-1).tolist(), [e.label for e in examples], self.label_names
+        )
+
+    def report(self, metrics: dict[str, Any], title: str) -> Any:
+        from bertcli.metrics import render_classification_report
+
+        return render_classification_report(metrics, title)
+
+    def format(
+        self, predictions: Any, index: int, example: Example | None = None
+    ) -> dict[str, Any]:
+        probs, counts = predictions
+        row = probs[index]
+        best = int(row.argmax())
+        out = {
+            "label": self.label_names[best],
+            "score": round(float(row[best]), 6),
+            "scores": {
+                name: round(float(p), 6) for name, p in zip(self.label_names, row, strict=True)
+            },
+        }
+        out["windows"] = counts[index]
+        return out
+
+    def text_row(self, output_format: str, predictions: Any, index: int, example: Any) -> str:
+        """tsv: label, score and windows, tab-separated."""
+        if output_format != "tsv":
+            return super().text_row(output_format, predictions, index, example)
+        row = self.format(predictions, index, example)
+        return f"{row['label']}\t{row['score']:.6f}\t{row['windows']}\n"

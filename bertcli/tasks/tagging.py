@@ -1,0 +1,311 @@
+"""A tag per word (NER and friends), by softmax per word or Viterbi over a CRF's scores."""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from itertools import islice
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from bertcli.aggregate import softmax, word_scores
+from bertcli.data.load import Example, Record
+from bertcli.data.windows import Windows
+from bertcli.data.word_windows import make_word_windows
+from bertcli.tasks.base import (
+    InputRequest,
+    Task,
+    column_examples,
+    head_file,
+    require_labels,
+    unused_long_inputs,
+)
+from bertcli.viterbi import CrfScores, marginals, viterbi
+
+if TYPE_CHECKING:
+    from bertcli.config import DataConfig, RunConfig
+    from bertcli.data.load import Split
+
+
+@dataclass
+class TaggedWords:
+    """One example's prediction: a tag id and its probability per word."""
+
+    tags: list[int]
+    probs: list[float]
+
+
+# Sentences decoded together by the CRF: big enough to vectorise, small enough to pad little.
+DECODE_GROUP = 128
+
+
+@dataclass
+class TaggingTask(Task):
+    """Word tags in IOB2; long sentences split into overlapping windows, each word scored once."""
+
+    label_names: list[str]
+    max_length: int
+    stride: int = 32
+    label_all_subwords: bool = False
+    crf: CrfScores | None = None
+
+    name = "tagging"
+    section = "tagging"
+    main_metric = "f1"
+    token_level = True
+    auto_class = "AutoModelForTokenClassification"
+    # CRF transition scores learn too slowly at an encoder's rate.
+    head_lr_factor = 20
+    output_formats = ("jsonl", "conll")
+
+    @classmethod
+    def config_problems(cls, config: RunConfig) -> list[str]:
+        stride, max_length = config.tagging.stride, config.train.max_length
+        problems = unused_long_inputs(cls.name, config, None)
+        if stride is not None and stride > (max_length - 2) // 2:
+            problems.append(
+                f"tagging.stride: {stride} is too large for windows of "
+                f"{max_length} tokens; use at most {(max_length - 2) // 2}"
+            )
+        return problems
+
+    @classmethod
+    def build(
+        cls,
+        label_names: list[str],
+        max_length: int,
+        settings: dict[str, Any],
+        overrides: dict[str, Any] | None = None,
+        model_dir: Any = None,
+    ) -> TaggingTask:
+        """From the `tagging` settings; a saved CRF model's transitions come from `model_dir`."""
+        from bertcli.config import raise_all
+
+        raise_all(unused_long_inputs(cls.name, None, overrides))
+        stride = (overrides or {}).get("stride")
+        stride = stride if stride is not None else settings.get("stride")
+        stride = int(stride if stride is not None else max_length // 4)
+        if not 0 <= stride <= (max_length - 2) // 2:
+            raise_all([f"stride: {stride} does not fit windows of {max_length} tokens"])
+        crf = None
+        if settings.get("head") == "crf" and model_dir is not None:
+            crf = CrfScores.from_file(head_file(model_dir, "the CRF's transition scores"))
+        return cls(
+            list(label_names),
+            int(max_length),
+            stride=stride,
+            label_all_subwords=bool(settings.get("label_all_subwords", False)),
+            crf=crf,
+        )
+
+    # ------------------------------------------------------------------ data
+    @classmethod
+    def read_records(cls, config: RunConfig, path: str) -> Iterable[Record]:
+        from bertcli.data.tagging import iter_tagging_records
+
+        return iter_tagging_records(path)
+
+    @classmethod
+    def label_set(cls, config: RunConfig, records: Sequence[Record], split: Split) -> list[str]:
+        from bertcli.data.tagging import tag_names
+
+        names = tag_names(records, config.data, split.label_names)
+        return require_labels(names, split.origin, config)
+
+    @classmethod
+    def to_examples(
+        cls, config: RunConfig, split: Split, records: Sequence[Record], names: list[str]
+    ) -> list[Any]:
+        from bertcli.data.tagging import to_tagged_examples
+
+        return to_tagged_examples(records, config.data, names, declared=split.label_names)
+
+    @classmethod
+    def read_file(
+        cls,
+        path: str | Path,
+        data: DataConfig,
+        label_names: Sequence[str] | None,
+        *,
+        with_labels: bool = True,
+        limit: int | None = None,
+    ) -> list[Any]:
+        """CoNLL column files or token JSON(L)."""
+        from bertcli.data.tagging import iter_tagging_records, to_tagged_examples
+
+        records = list(islice(iter_tagging_records(path), limit))
+        return to_tagged_examples(records, data, list(label_names or []), with_labels=with_labels)
+
+    @classmethod
+    def read_inputs(
+        cls, records: Iterator[Record], request: InputRequest, passthrough: deque[dict[str, Any]]
+    ) -> Iterator[Any]:
+        """A record's text is a line of raw text, split into words by the documented
+        pre-tokenizer, or a list of tokens; it is never cleaned, so offsets stay true."""
+        from bertcli.data.tagging import text_example, token_example
+
+        text_col, pair_col = request.columns()
+        if request.fmt != "text" and not request.text_column:
+            text_col = f"{text_col}|tokens|text"  # token lists or raw text lines
+
+        def make(text: Any, pair: Any, location: str) -> Example:
+            if isinstance(text, list):
+                return token_example(text, location, text_col)
+            return text_example(str(text), location)
+
+        return column_examples(records, text_col, pair_col, passthrough, make)
+
+    # ------------------------------------------------------------------ head
+    @classmethod
+    def head_options(cls, pooling: str, settings: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "crf": settings.get("head") == "crf",
+            "bio_constraints": settings.get("bio_constraints", True),
+        }
+
+    @classmethod
+    def head_modules(
+        cls, hf_config: Any, crf: bool = False, bio_constraints: bool = True, **_: Any
+    ) -> tuple[Any, Any]:
+        """A linear-chain CRF over the token head's scores, BIO transitions banned if asked."""
+        if not crf:
+            return None, None
+        from bertcli.modeling.crf import CRF, bio_allowed
+
+        labels = [hf_config.id2label[i] for i in range(hf_config.num_labels)]
+        allowed, start = bio_allowed(labels) if bio_constraints else (None, None)
+        return None, CRF(hf_config.num_labels, allowed=allowed, start_allowed=start)
+
+    @staticmethod
+    def loss(model: Any, logits: Any, labels: Any) -> Any:
+        """Cross-entropy on labelled sub-words, or the CRF's likelihood over first sub-words."""
+        from bertcli.modeling.heads import token_loss
+
+        if model.crf is not None:
+            from bertcli.modeling.model import first_pieces
+
+            emissions, tags, mask = first_pieces(logits, labels)
+            return model.crf(emissions, tags, mask)
+        return token_loss(logits, labels)
+
+    # ------------------------------------------------------------------ windows and decoding
+    def windows(self, tokenizer: Any, examples: Sequence[Example]) -> Windows:
+        labelled = bool(examples) and examples[0].tags is not None
+        return make_word_windows(
+            tokenizer,
+            [e.words or [] for e in examples],
+            [e.tags or [] for e in examples] if labelled else None,
+            max_length=self.max_length,
+            stride=self.stride,
+            continuation=self._continuation() if self.label_all_subwords else None,
+        )
+
+    def _continuation(self) -> list[int]:
+        """For each tag id, the tag of a word's later pieces: I-X for B-X, itself otherwise."""
+        index = {name: i for i, name in enumerate(self.label_names)}
+        return [
+            index.get("I-" + name[2:], i) if name.startswith("B-") else i
+            for i, name in enumerate(self.label_names)
+        ]
+
+    def bind(self, model: Any) -> None:
+        """Take the CRF's current transition scores (they change while training)."""
+        crf = getattr(model, "crf", None)
+        if crf is not None:
+            state = {
+                "crf." + k: v.detach().float().cpu().numpy() for k, v in crf.state_dict().items()
+            }
+            self.crf = CrfScores.from_state(state)
+
+    def predict(
+        self, window_logits: Any, windows: Windows, examples: Sequence[Any]
+    ) -> list[TaggedWords]:
+        scores = word_scores(
+            window_logits, windows.owned or [], windows.example_index, len(examples)
+        )
+        if self.crf is None:
+            probs = [softmax(s) if len(s) else s for s in scores]
+            paths = [p.argmax(-1).tolist() for p in probs]
+        else:
+            paths, probs = self._decode(scores)
+        return [
+            TaggedWords(path, [float(p[i, t]) for i, t in enumerate(path)])
+            for path, p in zip(paths, probs, strict=True)
+        ]
+
+    def _decode(self, scores: list[np.ndarray]) -> tuple[list[list[int]], list[np.ndarray]]:
+        """Viterbi paths and CRF marginal probabilities, in length-sorted groups padded only to
+        the group's longest sentence (one 120-word sentence would otherwise pad them all)."""
+        assert self.crf is not None
+        paths: list[list[int]] = [[] for _ in scores]
+        probs: list[np.ndarray] = [np.zeros((0, len(self.label_names)))] * len(scores)
+        order = sorted(range(len(scores)), key=lambda i: len(scores[i]))
+        for start in range(0, len(order), DECODE_GROUP):
+            group = order[start : start + DECODE_GROUP]
+            lengths = [len(scores[i]) for i in group]
+            padded = np.zeros((len(group), max(lengths), len(self.label_names)), np.float32)
+            for row, i in enumerate(group):
+                padded[row, : lengths[row]] = scores[i]
+            group_probs = marginals(padded, lengths, self.crf)
+            decoded = viterbi(padded, lengths, self.crf)
+            for row, (i, path) in enumerate(zip(group, decoded, strict=True)):
+                paths[i], probs[i] = path, group_probs[row, : lengths[row]]
+        return paths, probs
+
+    @staticmethod
+    def decisions(logits: Any) -> np.ndarray:
+        """The tag of each position."""
+        return np.concatenate([window.argmax(-1) for window in logits])
+
+    # ------------------------------------------------------------------ metrics and output
+    def tag_names(self, predicted: TaggedWords) -> list[str]:
+        return [self.label_names[t] for t in predicted.tags]
+
+    def metrics(self, predictions: Any, examples: Sequence[Example]) -> dict[str, Any]:
+        from bertcli.metrics import entity_metrics
+
+        return entity_metrics(
+            [self.tag_names(p) for p in predictions],
+            [[self.label_names[t] for t in e.tags or []] for e in examples],
+        )
+
+    def report(self, metrics: dict[str, Any], title: str) -> Any:
+        from bertcli.metrics import render_entity_report
+
+        return render_entity_report(metrics, title)
+
+    def format(self, predictions: Any, index: int, example: Example) -> dict[str, Any]:
+        """Entities with character offsets into the example's text; score: the mean probability
+        of the entity's tags (softmax per word, or the CRF's marginals)."""
+        from bertcli.metrics.entities import get_entities
+
+        predicted = predictions[index]
+        spans = example.spans or []
+        entities = []
+        for kind, first, last in get_entities(self.tag_names(predicted)):
+            start, end = spans[first][0], spans[last][1]
+            score = sum(predicted.probs[first : last + 1]) / (last - first + 1)
+            entities.append(
+                {
+                    "type": kind,
+                    "text": example.text[start:end],
+                    "start": start,
+                    "end": end,
+                    "score": round(score, 6),
+                }
+            )
+        return {"entities": entities}
+
+    def text_row(self, output_format: str, predictions: Any, index: int, example: Any) -> str:
+        """conll: one `word<TAB>tag` line per word and a blank line after the example."""
+        if output_format != "conll":
+            return super().text_row(output_format, predictions, index, example)
+        return self.conll(predictions, index, example)
+
+    def conll(self, predictions: Any, index: int, example: Example) -> str:
+        tags = self.tag_names(predictions[index])
+        lines = [f"{w}\t{t}" for w, t in zip(example.words or [], tags, strict=True)]
+        return "".join(line + "\n" for line in lines) + "\n"
