@@ -26,6 +26,8 @@ MARKER_FILE = ".bertcli-run"  # written when a run starts: this folder is bertcl
 CONFIG_FILE = "config.yaml"
 META_FILE = "bertcli.json"
 # Left behind by a process killed while saving: a model, a checkpoint, or a JSON file.
+# Settings a resumed run may change: where it is written and where its metrics are also sent.
+RESUMABLE_CHANGES = ("train.output_dir", "train.report_to")
 STALE_PATTERNS = (".saving-*", ".*.tmp", "checkpoints/.tmp-step-*", "checkpoints/best/.saving-*")
 
 
@@ -199,7 +201,7 @@ class RunDir:
             if isinstance(mine[section], dict)
             for key in mine[section]
             if mine[section][key] != theirs.get(section, {}).get(key)
-            and f"{section}.{key}" != "train.output_dir"
+            and f"{section}.{key}" not in RESUMABLE_CHANGES
         ]
         if changed:
             raise ConfigError(
