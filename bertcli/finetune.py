@@ -195,7 +195,7 @@ def model_meta(
         "clean": config.data.clean,
         "text_column": config.data.text_column,
         "pair_column": config.data.pair_column,
-        "long_inputs": asdict(config.long_inputs),
+        "long_inputs": asdict(config.long_inputs.fitted(config.train.max_length)),
         "tagging": asdict(config.tagging) if config.task == "tagging" else None,
         "qa": {**asdict(config.qa), "null_threshold": null_threshold}
         if config.task == "qa"
@@ -306,10 +306,12 @@ def finetune(
         attention_dropout=config.model.attention_dropout,
         local_files_only=source.local_files_only,
     )
-    positions = getattr(model.config, "max_position_embeddings", None)
+    positions = model.traits.max_length  # RoBERTa-style: max_position_embeddings - 2
     if positions and config.train.max_length > positions:
         raise ConfigError(
-            f"train.max_length: {config.train.max_length} exceeds the model's {positions} positions"
+            f"train.max_length: {config.train.max_length} exceeds the {positions} tokens "
+            f"{source.requested} can hold",
+            f"use --max-length {positions} or less",
         )
     task = make_task(config, data.label_names)
     train_windows = task.windows(tokenizer, data.train)

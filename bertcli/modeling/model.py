@@ -24,6 +24,7 @@ from bertcli.data.word_windows import IGNORE
 from bertcli.errors import ModelError
 from bertcli.modeling.crf import CRF, bio_allowed
 from bertcli.modeling.heads import MeanPoolHead
+from bertcli.modeling.traits import ModelTraits, model_traits
 from bertcli.predictor import META_FILE, read_meta
 from bertcli.tasks import HEAD_FILE, head_file
 
@@ -61,10 +62,12 @@ class TaskModel(nn.Module):
         self.task = task
         self.pooling = pooling
         config = hf_model.config
+        self.traits: ModelTraits = model_traits(hf_model)
         self.head: nn.Module | None = None
         self.crf: CRF | None = None
-        if task == "classification" and pooling == "mean":
-            dropout = getattr(config, "classifier_dropout", None) or config.hidden_dropout_prob
+        # A family that pools itself (ModernBERT's classifier_pooling) needs no bertcli head.
+        if task == "classification" and pooling == "mean" and not self.traits.native_pooling:
+            dropout = self.traits.head_dropout(config)
             self.head = MeanPoolHead(config.hidden_size, config.num_labels, dropout)
         if crf:
             labels = [config.id2label[i] for i in range(config.num_labels)]
@@ -96,17 +99,16 @@ class TaskModel(nn.Module):
         labels: torch.Tensor | None = None,
         **_: Any,
     ) -> Any:
+        segments = {"token_type_ids": token_type_ids} if self.traits.takes_token_type_ids else {}
         if self.head is None:
-            out = self.hf(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            )
+            out = self.hf(input_ids=input_ids, attention_mask=attention_mask, **segments)
             if self.task == "qa":
                 logits = torch.stack((out.start_logits, out.end_logits), dim=-1)  # (batch, seq, 2)
             else:
                 logits = out.logits  # (batch, labels) or (batch, seq, labels)
         else:
             hidden = self.hf.base_model(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                input_ids=input_ids, attention_mask=attention_mask, **segments
             ).last_hidden_state  # (batch, seq, hidden)
             logits = self.head(hidden, attention_mask)
         if labels is None:
@@ -169,18 +171,17 @@ def build_model(
     local_files_only: bool = True,
 ) -> tuple[TaskModel, Any]:
     """A pretrained encoder with a freshly initialised task head, and its tokenizer."""
-    from transformers import AutoTokenizer
+    from transformers import AutoConfig, AutoTokenizer
 
     quiet_transformers()  # "Some weights were newly initialized" is expected: we train the head.
     id2label = dict(enumerate(label_names))
-    extra: dict[str, Any] = {}
-    if dropout is not None:
-        extra["classifier_dropout"] = dropout
-    if attention_dropout is not None:
-        # Dropout on the (batch, heads, seq, seq) attention probabilities forces PyTorch's
-        # unfused attention path; without it scaled_dot_product_attention runs fused.
-        extra["attention_probs_dropout_prob"] = attention_dropout
     try:
+        config = AutoConfig.from_pretrained(path, local_files_only=local_files_only)
+        # Dropout and pooling under the family's own config keys (DistilBERT and ModernBERT
+        # spell them differently from BERT).
+        extra = ModelTraits.from_config(config).overrides(
+            dropout=dropout, attention_dropout=attention_dropout, pooling=pooling
+        )
         tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_files_only)
         if task != "qa":  # a QA head always scores two things per token: start and end
             extra.update(
@@ -188,10 +189,12 @@ def build_model(
                 id2label=id2label,
                 label2id={v: k for k, v in id2label.items()},
             )
+        for key, value in extra.items():  # on the config: some keys are read but never declared
+            setattr(config, key, value)
         hf_model = _auto_class(task).from_pretrained(
-            path, local_files_only=local_files_only, **extra
+            path, config=config, local_files_only=local_files_only
         )
-    except OSError as exc:
+    except (OSError, ValueError) as exc:
         raise ModelError(f"{path}: cannot load model ({str(exc).splitlines()[0]})") from None
     if not getattr(tokenizer, "is_fast", False):
         raise ModelError(f"{path}: bertcli needs a fast (Rust) tokenizer; none found")
