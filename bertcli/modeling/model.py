@@ -63,6 +63,7 @@ class TaskModel(nn.Module):
         self.pooling = pooling
         config = hf_model.config
         self.traits: ModelTraits = model_traits(hf_model)
+        self.traits.report()
         self.head: nn.Module | None = None
         self.crf: CRF | None = None
         # A family that pools itself (ModernBERT's classifier_pooling) needs no bertcli head.

@@ -98,9 +98,14 @@ class ModelTraits:
                 extra[self.attention_dropout_key] = attention_dropout
         if self.native_pooling:
             extra["classifier_pooling"] = pooling
-        if not self.fused_attention:
-            debug(f"{self.model_type}: no fused attention kernel; eager attention")
         return extra
+
+    def report(self) -> None:
+        """Debug lines for the speed defaults this family cannot take."""
+        if not self.fused_attention:
+            debug(f"{self.model_type}: no fused attention (SDPA) kernel; runs eager attention")
+        if self.attention_dropout_key is None:
+            debug(f"{self.model_type}: no attention dropout setting; attention_dropout skipped")
 
     def head_dropout(self, config: Any) -> float:
         """The dropout a bertcli-made head uses: the classifier's, else the hidden layers'."""
