@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
+import difflib
+import math
 import types
 import typing
 from dataclasses import dataclass, field
@@ -69,6 +71,11 @@ class DataConfig:
 class ModelConfig:
     name: str = _f(
         "bert-base-uncased", "Hub model name, local directory, or 'minilm' (embedded model)"
+    )
+    offline_fallback: bool = _f(
+        False,
+        "When the hub is unreachable and this model is not cached, use the embedded MiniLM "
+        "instead (shipped recipes set it for their default model; --model turns it off)",
     )
     pooling: str = _f("cls", "Sentence vector for classification: cls or mean")
     dropout: float | None = _f(None, "Classifier dropout (default: the model's)")
@@ -317,6 +324,11 @@ def list_recipes() -> dict[str, Path]:
 def find_recipe(name_or_path: str) -> Path:
     path = Path(name_or_path)
     if path.suffix in (".yaml", ".yml") or path.exists():
+        if path.is_dir():
+            raise ConfigError(
+                f"{name_or_path}: is a folder, expected a recipe YAML file",
+                "pass a file such as recipes/imdb.yaml, or a shipped recipe name",
+            )
         if not path.is_file():
             raise ConfigError(f"{name_or_path}: no such recipe file")
         return path
@@ -439,9 +451,12 @@ def _coerce(value: Any, hint: Any, key: str) -> Any:
         if isinstance(value, bool):
             raise ConfigError(f"{key}: expected a number, got {value!r}")
         try:
-            return float(value)
+            number = float(value)
         except (TypeError, ValueError):
             raise ConfigError(f"{key}: expected a number, got {value!r}") from None
+        if not math.isfinite(number):
+            raise ConfigError(f"{key}: expected a finite number, got {value!r}")
+        return number
     if hint is str:
         if isinstance(value, dict | list):
             raise ConfigError(f"{key}: expected a string, got {value!r}")
@@ -480,11 +495,58 @@ def build(cls: type, data: dict[str, Any], prefix: str = "") -> Any:
     return instance
 
 
+def _flat_keys(data: dict[str, Any], prefix: str = "") -> list[str]:
+    keys = []
+    for key, value in data.items():
+        dotted = f"{prefix}{key}"
+        keys += _flat_keys(value, f"{dotted}.") if isinstance(value, dict) else [dotted]
+    return keys
+
+
+def _key_line(path: Path, dotted: str) -> int | None:
+    """The line of `dotted` in a recipe file (for error messages), if YAML says where it is."""
+    try:
+        node = yaml.compose(path.read_text(encoding="utf-8"))
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return None
+    line = None
+    for part in dotted.split("."):
+        if not isinstance(node, yaml.MappingNode):
+            return line
+        match = next(((k, v) for k, v in node.value if k.value == part), None)
+        if match is None:
+            return line
+        line, node = match[0].start_mark.line + 1, match[1]
+    return line
+
+
+def check_recipe_keys(path: Path, data: dict[str, Any]) -> None:
+    """An unknown key in a recipe file is reported with the file and line it sits on."""
+    valid = all_keys()
+    sections = {key.split(".")[0] for key in valid}
+    problems = []
+    for key in _flat_keys(data):
+        if key in valid or key in sections:  # a section that is not a mapping: build() says so
+            continue
+        line = _key_line(path, key)
+        where = f"{path}:line {line}" if line else str(path)
+        section = key.rsplit(".", 1)[0] + "." if "." in key else ""
+        siblings = [k for k in valid if k.startswith(section) and "." not in k[len(section) :]]
+        close = difflib.get_close_matches(key, siblings, n=1, cutoff=0.75)
+        guess = f"did you mean {close[0]!r}? " if close else ""
+        problems.append(f"{where}: unknown key {key!r} ({guess}valid keys: {', '.join(siblings)})")
+    if problems:
+        raise ConfigError("; ".join(problems))
+
+
 def load_config(
     recipe: str | None, overrides: dict[str, Any] | None = None, sets: list[str] | None = None
 ) -> RunConfig:
     """Resolve a recipe name or path plus overrides into a validated RunConfig."""
-    data = read_recipe(find_recipe(recipe)) if recipe else {}
+    path = find_recipe(recipe) if recipe else None
+    data = read_recipe(path) if path else {}
+    if path:
+        check_recipe_keys(path, data)
     merged = dict(overrides or {})
     for text in sets or []:
         key, value = parse_override(text)

@@ -235,6 +235,51 @@ def _check(
         )
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def make_staging(output: Path) -> Path:
+    """A fresh staging folder beside `output`, named after this process; the folders of
+    exports whose process is gone (killed mid-export) are removed first."""
+    try:
+        output.parent.mkdir(parents=True, exist_ok=True)
+        for old in output.parent.glob(f".{output.name}.export-*"):
+            pid = old.name.rsplit(".export-", 1)[1].split("-", 1)[0]
+            if not (pid.isdigit() and _pid_alive(int(pid))):
+                shutil.rmtree(old, ignore_errors=True)
+        prefix = f".{output.name}.export-{os.getpid()}-"
+        return Path(tempfile.mkdtemp(dir=output.parent, prefix=prefix))
+    except OSError as exc:
+        raise BertcliError(
+            f"{output}: cannot write there ({exc.strerror})", "choose another --output"
+        ) from None
+
+
+def require_onnx() -> None:
+    """ONNX export and ONNX predict need onnx and onnxruntime (part of the normal install)."""
+    import importlib.util
+
+    missing = [m for m in ("onnx", "onnxruntime") if importlib.util.find_spec(m) is None]
+    if missing:
+        raise BertcliError(
+            f"ONNX support needs {' and '.join(missing)}, which is not installed",
+            "pip install 'onnx>=1.16' 'onnxruntime>=1.18'",
+        )
+
+
 def export_model(
     model_dir: str | Path,
     output: str | Path,
@@ -253,12 +298,14 @@ def export_model(
     if quantize and fmt != "onnx":
         raise BertcliError("--quantize int8 needs --format onnx")
     output = Path(output)
-    if output.exists() and any(output.iterdir()):
-        raise BertcliError(f"{output} exists and is not empty", "choose another --output")
+    if output.exists() and (not output.is_dir() or any(output.iterdir())):
+        what = "is a file" if not output.is_dir() else "exists and is not empty"
+        raise BertcliError(f"{output} {what}", "choose another --output")
+    if fmt == "onnx":
+        require_onnx()
     model, tokenizer, meta = load_model(model_dir)
     report = ExportReport(str(output), fmt, quantize)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(dir=output.parent, prefix=f".{output.name}.export-"))
+    staging = make_staging(output)
     try:
         if fmt == "hf":
             for item in Path(model_dir).iterdir():
@@ -282,6 +329,7 @@ def export_model(
             meta["export"] = asdict(report)
             write_json_atomic(staging / "bertcli.json", meta)
         report.size_mb = sum(f.stat().st_size for f in staging.iterdir()) / 2**20
+        os.chmod(staging, 0o777 & ~_umask())  # mkdtemp makes 0700; an export is for sharing
         if output.exists():
             output.rmdir()
         os.replace(staging, output)

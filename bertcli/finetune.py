@@ -2,21 +2,19 @@
 
 from __future__ import annotations
 
-import shutil
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from bertcli import __version__
-from bertcli.config import RunConfig, build, dump_config
+from bertcli.config import RunConfig, dump_config
 from bertcli.console import info, is_main_process, notice
 from bertcli.data.load import (
     Example,
     Split,
     carve_validation,
+    check_label_spread,
     infer_label_names,
     load_split,
     looks_like_file,
@@ -27,8 +25,9 @@ from bertcli.data.readers import iter_records
 from bertcli.data.tagging import iter_tagging_records, tag_names, to_tagged_examples
 from bertcli.errors import ConfigError, DataError
 from bertcli.hub import ModelSource, resolve_model
+from bertcli.last_run import remember_last_run
+from bertcli.run_dir import RunDir, RunPlan
 
-CONFIG_FILE = "config.yaml"
 METRICS_FILE = "metrics.json"
 
 
@@ -71,6 +70,7 @@ def load_data(config: RunConfig) -> Prepared:
             f"check data.label_column ({config.data.label_column!r})",
         )
     train = convert(train_split, records, names)
+    check_label_spread(train, names, train_split.origin)
     if config.task == "qa":
         _check_answerable(config, train)
     sources = {"train": train_split.origin}
@@ -224,53 +224,20 @@ def head_lr(config: RunConfig) -> float:
     return config.train.lr * (20 if config.task == "tagging" else 1)
 
 
-def _check_resume(config: RunConfig, out_dir: Path, resume: bool | None, overwrite: bool) -> bool:
-    """Decide whether this run continues an earlier one in the same output directory."""
-    from bertcli.train import checkpoint_dirs
-
-    saved = out_dir / CONFIG_FILE
-    if not is_main_process():
-        # Under `accelerate launch` only rank 0 deletes and validates; the others follow it.
-        return resume is not False and not overwrite and bool(checkpoint_dirs(out_dir))
-    if overwrite and out_dir.exists():
-        shutil.rmtree(out_dir)
-    has_checkpoint = bool(checkpoint_dirs(out_dir))
-    if resume and not has_checkpoint:
-        raise ConfigError(f"--resume: no checkpoint under {out_dir}/checkpoints")
-    if resume is False or not has_checkpoint:
-        if out_dir.exists() and any(out_dir.iterdir()) and resume is not False:
-            raise ConfigError(
-                f"{out_dir} is not empty and holds no checkpoint to resume",
-                "pass --overwrite to replace it, or choose another --output-dir",
-            )
-        return False
-    if saved.is_file():
-        previous = build(RunConfig, yaml.safe_load(saved.read_text()))
-        mine, theirs = config.to_dict(), previous.to_dict()
-        changed = [
-            f"{section}.{key}"
-            for section in mine
-            if isinstance(mine[section], dict)
-            for key in mine[section]
-            if mine[section][key] != theirs.get(section, {}).get(key)
-            and f"{section}.{key}" != "train.output_dir"
-        ]
-        if changed:
-            raise ConfigError(
-                f"{out_dir} holds a run with a different config ({', '.join(changed)})",
-                "re-run with the same settings to resume, --overwrite to start over, "
-                "or choose another --output-dir",
-            )
-    return True
-
-
 def finetune(
     config: RunConfig, *, resume: bool | None = None, overwrite: bool = False
 ) -> FinetuneResult:
     """Fine-tune `config.model.name` on the recipe's data; resumes from checkpoints when present."""
     out_dir = config.output_dir
-    resuming = _check_resume(config, out_dir, resume, overwrite)
-    source = resolve_model(config.model.name)
+    with RunDir(out_dir, owner=is_main_process()) as run:
+        plan = run.plan(config, resume, overwrite)
+        return _run(config, run, plan)
+
+
+def _run(config: RunConfig, run: RunDir, plan: RunPlan) -> FinetuneResult:
+    """Load and check everything, then (only then) prepare the folder and train."""
+    out_dir = config.output_dir
+    source = resolve_model(config.model.name, fallback=config.model.offline_fallback)
     data = load_data(config)
     if not data.train or not data.validation:
         raise DataError(f"{data.sources['train']}: too few rows to train and validate")
@@ -317,9 +284,10 @@ def finetune(
     train_windows = task.windows(tokenizer, data.train)
     eval_windows = task.windows(tokenizer, data.validation)
 
-    if accelerator.is_main_process:
-        out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / CONFIG_FILE).write_text(dump_config(config))
+    # Everything has been checked: only now may an earlier run's files go.
+    run.start(plan, dump_config(config))
+    accelerator.wait_for_everyone()
+    resuming = plan.resume
 
     def save_best(unwrapped: Any, path: Path, metrics: dict[str, Any]) -> None:
         save_model(
@@ -351,6 +319,8 @@ def finetune(
     if accelerator.is_main_process:
         metrics = _finalize(config, source, data, task, tokenizer, model, state, accelerator)
     accelerator.wait_for_everyone()
+    if accelerator.is_main_process:
+        remember_last_run(out_dir)
     return FinetuneResult(out_dir, metrics, state.step, resuming)
 
 

@@ -106,8 +106,13 @@ def _cached(name: str) -> bool:
     return isinstance(found, str)
 
 
-def resolve_model(name: str) -> ModelSource:
-    """Find `name` without ever blocking on the network; fall back to the embedded model offline."""
+def resolve_model(name: str, *, fallback: bool = False) -> ModelSource:
+    """Find `name` without ever blocking on the network.
+
+    Offline, with `fallback` (a recipe's default model, not a name the user typed), an uncached
+    hub model is replaced by the embedded one; otherwise that is an error, so a misspelled name is
+    never silently trained as another model.
+    """
     if name.lower() in EMBEDDED_ALIASES:
         return ModelSource(str(embedded_model_dir()), "embedded", name)
     path = Path(name).expanduser()
@@ -122,6 +127,11 @@ def resolve_model(name: str) -> ModelSource:
         return ModelSource(name, "hub", name)
     if _cached(name):
         return ModelSource(name, "cache", name)
+    if not fallback:
+        raise ModelError(
+            f"{name!r}: not a local folder, not in the hub cache, and the hub is unreachable",
+            "check the name, download it while online, pass a local folder, or use --model minilm",
+        )
     source = ModelSource(str(embedded_model_dir()), "embedded", name)
     notice(
         f"the hub is unreachable and {name!r} is not cached: using the embedded "

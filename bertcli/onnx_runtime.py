@@ -26,7 +26,13 @@ class OnnxPredictor(BasePredictor):
         threads: int | None = None,
         long_inputs: dict[str, Any] | None = None,
     ) -> None:
-        import onnxruntime as ort
+        try:
+            import onnxruntime as ort
+        except ImportError:
+            raise ModelError(
+                f"{model_dir}: an ONNX export needs onnxruntime to run, which is not installed",
+                "pip install 'onnxruntime>=1.18'",
+            ) from None
 
         meta = read_meta(model_dir)
         super().__init__(meta, long_inputs, model_dir)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
@@ -11,6 +10,7 @@ from typing import Any
 from bertcli.data.load import Example, clean_text, pick_column
 from bertcli.data.readers import detect_format, iter_records
 from bertcli.errors import DataError
+from bertcli.jsonio import dumps
 
 OUTPUT_FORMATS = ("jsonl", "tsv", "conll")
 # Which output formats each task can write.
@@ -85,7 +85,7 @@ def format_line(extra: dict[str, Any], prediction: dict[str, Any], output_format
     if output_format == "tsv":
         return f"{prediction['label']}\t{prediction['score']:.6f}\t{prediction['windows']}\n"
     kept = {(f"input_{k}" if k in prediction else k): v for k, v in extra.items()}
-    return json.dumps({**kept, **prediction}, ensure_ascii=False) + "\n"
+    return dumps({**kept, **prediction}, ensure_ascii=False) + "\n"
 
 
 def predict_records(

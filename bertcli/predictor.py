@@ -41,9 +41,31 @@ def read_meta(model_dir: str | Path) -> dict[str, Any]:
             "train one with `bertcli finetune`, resume the run, or re-run `bertcli export`",
         )
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
+        meta = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
         raise ModelError(f"{path}: unreadable ({exc})") from None
+    check_meta(meta, path)
+    return meta
+
+
+def check_meta(meta: Any, path: Path) -> None:
+    """The fields every reader of bertcli.json relies on, checked once with the key named."""
+    from bertcli.errors import ModelError
+
+    if not isinstance(meta, dict):
+        raise ModelError(f"{path}: expected a JSON object, found {type(meta).__name__}")
+    task = meta.get("task", "classification")
+    if task not in TASK_TYPES:
+        raise ModelError(
+            f"{path}: key 'task': unknown task {task!r} (known: {', '.join(TASK_TYPES)})",
+            "the model was written by a newer bertcli, or the file was edited",
+        )
+    labels = meta.get("labels", [])
+    if not isinstance(labels, list) or not all(isinstance(x, str) for x in labels):
+        raise ModelError(f"{path}: key 'labels': expected a list of label names")
+    length = meta.get("max_length")
+    if isinstance(length, bool) or not isinstance(length, int) or length < 8:
+        raise ModelError(f"{path}: key 'max_length': expected a window length, got {length!r}")
 
 
 def task_from_meta(

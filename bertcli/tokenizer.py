@@ -33,11 +33,17 @@ class RustTokenizer:
         path = Path(model_dir) / "tokenizer.json"
         if not path.is_file():
             raise ModelError(f"{model_dir}: tokenizer.json is missing")
-        self._tk = Tokenizer.from_file(str(path))
+        try:
+            self._tk = Tokenizer.from_file(str(path))
+        except Exception as exc:  # tokenizers raises bare Exceptions for malformed files
+            raise ModelError(f"{path}: corrupt tokenizer file ({exc})") from None
         self._tk.no_padding()
         self._tk.no_truncation()
         config_path = Path(model_dir) / "tokenizer_config.json"
-        config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+        try:
+            config = json.loads(config_path.read_text()) if config_path.is_file() else {}
+        except (OSError, ValueError) as exc:
+            raise ModelError(f"{config_path}: corrupt JSON ({exc})") from None
         self.pad_token_id = self._special_id(config, "pad_token", "[PAD]")
         self.unk_token_id = self._special_id(config, "unk_token", "[UNK]")
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import os
 import re
 import shutil
+import signal
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +18,13 @@ from typing import Any
 import torch
 from rich.progress import TextColumn
 
+from bertcli.checkpoint import (
+    STATE_FILE,
+    load_training_state,
+    rng_restore,
+    rng_snapshot,
+    save_training_state,
+)
 from bertcli.config import TrainConfig
 from bertcli.console import info, notice, progress
 from bertcli.data.batching import WindowOutputs
@@ -25,15 +34,41 @@ from bertcli.data.windows import Windows
 from bertcli.errors import BertcliError
 from bertcli.tasks import Task
 
-STATE_FILE = "trainer_state.json"
 LOG_FILE = "train_log.jsonl"
 BEST_DIR = "best"
 
 
 class Interrupted(BertcliError):
-    """Ctrl-C during training; a checkpoint was saved first."""
+    """Ctrl-C (or SIGTERM) during training; a checkpoint was saved first."""
 
     exit_code = 130
+
+
+class Terminated(Exception):
+    """Raised in the training loop by the SIGTERM handler, like KeyboardInterrupt for Ctrl-C."""
+
+
+class Diverged(BertcliError):
+    """The loss (or gradient norm) became NaN or infinite: the weights are no longer usable."""
+
+
+@contextlib.contextmanager
+def sigterm_interrupts() -> Iterator[None]:
+    """While training, SIGTERM (a scheduler's or `kill`'s stop) stops the loop like Ctrl-C does,
+    so the run saves a checkpoint instead of losing everything since the last one."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise Terminated
+
+    try:
+        previous = signal.signal(signal.SIGTERM, handler)
+    except ValueError:  # not the main thread: signals cannot be caught here
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 @dataclass
@@ -104,33 +139,6 @@ def make_schedule(optimizer: torch.optim.Optimizer, total: int, warmup_ratio: fl
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
-def rng_snapshot() -> dict[str, Any]:
-    import random
-
-    import numpy as np
-
-    snap = {
-        "python": random.getstate(),
-        "numpy": np.random.get_state(),
-        "torch": torch.get_rng_state(),
-    }
-    if torch.cuda.is_available():
-        snap["cuda"] = torch.cuda.get_rng_state_all()
-    return snap
-
-
-def rng_restore(snap: dict[str, Any]) -> None:
-    import random
-
-    import numpy as np
-
-    random.setstate(snap["python"])
-    np.random.set_state(snap["numpy"])
-    torch.set_rng_state(snap["torch"])
-    if "cuda" in snap:
-        torch.cuda.set_rng_state_all(snap["cuda"])
-
-
 def checkpoint_dirs(out_dir: Path) -> list[Path]:
     root = out_dir / "checkpoints"
     found = [p for p in root.glob("step-*") if (p / STATE_FILE).is_file()] if root.is_dir() else []
@@ -193,20 +201,38 @@ class Trainer:
         self.plan = plan_steps(len(self.train_dl), cfg)
         # Not prepared: accelerate would step it once per process; we step it per optimizer step.
         self.scheduler = make_schedule(self.optimizer, self.plan.total_steps, cfg.warmup_ratio)
-        accelerator.register_for_checkpointing(self.scheduler)
         self.state = TrainState()
+        # Losses (and gradient norms) stay on the device until a log line, an evaluation or a
+        # checkpoint reads them: reading a tensor each step would stall the device every step.
+        self._losses: list[torch.Tensor] = []
+        self._loss_steps: list[int] = []
+        self._norms: list[torch.Tensor] = []
+        self._last_checkpoint: Path | None = None
 
     # ------------------------------------------------------------------ checkpoints
 
+    def _state_parts(self) -> dict[str, Any]:
+        return {
+            "model": self.acc.unwrap_model(self.model),
+            "optimizer": self.optimizer,
+            "scheduler": self.scheduler,
+            "scaler": getattr(self.acc, "scaler", None),
+            "rank": self.acc.process_index,
+        }
+
     def resume_from(self, checkpoint: Path) -> None:
-        self.acc.load_state(str(checkpoint))
+        load_training_state(checkpoint, **self._state_parts())
         data = json.loads((checkpoint / STATE_FILE).read_text())
         self.state = TrainState(**data)
+        self._last_checkpoint = checkpoint
         notice(f"resuming from {checkpoint} (step {self.state.step} of {self.plan.total_steps})")
         if self.acc.is_main_process:
             self._trim_log(self.state.step)
 
-    def save_checkpoint(self) -> Path:
+    def save_checkpoint(self, rng: dict[str, Any] | None = None) -> Path:
+        """Write the training state to checkpoints/step-N through a temporary folder and a
+        rename, so a killed process never leaves a half-written checkpoint behind."""
+        self._check_finite()
         root = self.out_dir / "checkpoints"
         final = root / f"step-{self.state.step:06d}"
         tmp = root / f".tmp-step-{self.state.step:06d}"
@@ -214,7 +240,9 @@ class Trainer:
             shutil.rmtree(tmp, ignore_errors=True)
             root.mkdir(parents=True, exist_ok=True)
         self.acc.wait_for_everyone()
-        self.acc.save_state(str(tmp))
+        save_training_state(
+            tmp, rng=rng or rng_snapshot(), main=self.acc.is_main_process, **self._state_parts()
+        )
         self.acc.wait_for_everyone()
         if self.acc.is_main_process:
             (tmp / STATE_FILE).write_text(json.dumps(asdict(self.state), indent=1))
@@ -223,6 +251,7 @@ class Trainer:
             for old in checkpoint_dirs(self.out_dir)[: -self.cfg.keep_checkpoints]:
                 shutil.rmtree(old, ignore_errors=True)
         self.acc.wait_for_everyone()
+        self._last_checkpoint = final
         return final
 
     # ------------------------------------------------------------------------- log
@@ -246,6 +275,7 @@ class Trainer:
     # --------------------------------------------------------------------- evaluate
 
     def evaluate(self) -> dict[str, Any]:
+        self._check_finite()
         model, task = self.model, self.task
         model.eval()
         task.bind(self.acc.unwrap_model(model))
@@ -292,23 +322,153 @@ class Trainer:
             return True
         return False
 
+    # ------------------------------------------------------------------- loss health
+
+    def _check_finite(self) -> float | None:
+        """Mean loss since the last read (None if no step ran); stops a diverged run.
+
+        Called before every log line, evaluation and checkpoint, so no checkpoint or `best`
+        model is ever written from weights that a NaN or infinite loss has touched.
+        """
+        if not self._losses:
+            return None
+        losses = torch.stack(self._losses).float()
+        bad = ~torch.isfinite(losses)
+        if self._norms:
+            bad = bad | ~torch.isfinite(torch.stack(self._norms).float())
+        mean, first_bad = float(losses.mean()), int(bad.int().argmax()) if bool(bad.any()) else -1
+        steps, self._losses, self._loss_steps, self._norms = self._loss_steps, [], [], []
+        if first_bad < 0:
+            return mean
+        step = steps[first_bad]
+        kept = (
+            f"the last good checkpoint is {self._last_checkpoint}"
+            if self._last_checkpoint
+            else "no checkpoint was written"
+        )
+        raise Diverged(
+            f"training diverged at step {step}: the loss or gradients became NaN or infinite; "
+            f"nothing from this point was saved ({kept})",
+            f"lower the learning rate (now --lr {self.cfg.lr:g}), or train in fp32 with "
+            "--precision no, and start over with --overwrite",
+        )
+
     # ------------------------------------------------------------------------ train
+
+    def _step(self, batch: dict[str, torch.Tensor]) -> bool:
+        """Forward/backward one micro-batch; True when it completed an optimizer step."""
+        acc, cfg = self.acc, self.cfg
+        with acc.accumulate(self.model):
+            loss, _ = self.model(**batch)
+            acc.backward(loss)
+            self._losses.append(loss.detach())
+            self._loss_steps.append(self.state.step + 1)
+            if not acc.sync_gradients:
+                return False
+            if cfg.max_grad_norm > 0:
+                norm = acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
+                # fp16's loss scaling overflows on purpose now and then: the scaler skips those.
+                if acc.mixed_precision != "fp16" and isinstance(norm, torch.Tensor):
+                    self._norms.append(norm.detach())
+            self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+        return True
+
+    def _after_step(self, bar: Any, task_id: Any, meter: dict[str, float]) -> bool:
+        """Log, evaluate and checkpoint on their schedules; True when training should stop."""
+        state, cfg, plan = self.state, self.cfg, self.plan
+        stop = False
+        if state.step % cfg.log_steps == 0 or state.step == plan.total_steps:
+            mean_loss = self._check_finite()
+            elapsed = time.perf_counter() - meter["started"]
+            sps = meter["seen"] / elapsed if elapsed > 0 else 0.0
+            lr = self.scheduler.get_last_lr()[0]
+            bar.update(task_id, loss=mean_loss or 0.0, lr=lr, sps=sps)
+            self._log(
+                {
+                    "step": state.step,
+                    "epoch": state.epoch,
+                    "loss": round(mean_loss or 0.0, 5),
+                    "lr": lr,
+                    "samples_per_s": round(sps, 2),
+                }
+            )
+            meter.update(started=time.perf_counter(), seen=0)
+        if cfg.eval_steps and state.step % cfg.eval_steps == 0:
+            stop = self._after_eval(self.evaluate())
+        if state.step % cfg.save_steps == 0:
+            self.save_checkpoint()
+        return stop or state.step >= plan.total_steps
+
+    def _epoch(self, bar: Any, task_id: Any, meter: dict[str, float]) -> bool:
+        """Run (the rest of) epoch `state.epoch`; True when training should stop."""
+        acc, state = self.acc, self.state
+        # accelerate's loader keeps its own epoch counter and pushes it to the sampler on
+        # iteration; it restarts at 0 after a resume, so set it explicitly.
+        self.train_dl.set_epoch(state.epoch)
+        loader, consumed = self.train_dl, state.batches_in_epoch
+        if consumed:
+            loader = acc.skip_first_batches(self.train_dl, consumed)
+            loader.set_epoch(state.epoch)
+        mark = time.perf_counter()
+        pending = 0
+        for batch in loader:
+            consumed += 1
+            size = batch["input_ids"].shape[0] * acc.num_processes
+            meter["seen"] += size
+            pending += size
+            if not self._step(batch):
+                continue
+            state.train_seconds += time.perf_counter() - mark
+            state.step += 1
+            state.batches_in_epoch = consumed
+            state.samples, pending = state.samples + pending, 0
+            bar.update(task_id, completed=state.step)
+            stop = self._after_step(bar, task_id, meter)
+            mark = time.perf_counter()
+            # Ctrl-C may land mid-step, after dropout consumed random numbers: a checkpoint
+            # saved on interrupt must hold the RNG state of the last step boundary.
+            self._boundary_rng = rng_snapshot()
+            if stop:
+                return True
+        state.epoch += 1
+        state.batches_in_epoch = 0
+        if not self.cfg.eval_steps and state.step < self.plan.total_steps:
+            return self._after_eval(self.evaluate())
+        return False
+
+    def _interrupted(self, signal_name: str, exit_code: int) -> Interrupted:
+        """Save a checkpoint at the last step boundary (single process) and say so."""
+        step = self.state.step
+        self._losses, self._loss_steps, self._norms = [], [], []  # the broken step's, if any
+        if self.acc.num_processes > 1:
+            # Other ranks may be inside a collective operation: saving could hang.
+            error = Interrupted(f"{signal_name}: interrupted at step {step}")
+        else:
+            rng_restore(self._boundary_rng)
+            path = self.save_checkpoint(self._boundary_rng)
+            error = Interrupted(
+                f"{signal_name}: interrupted at step {step}; checkpoint saved to {path}",
+                "re-run the same command to resume",
+            )
+        error.exit_code = exit_code
+        return error
 
     def train(self) -> TrainState:
         acc, cfg, state, plan = self.acc, self.cfg, self.state, self.plan
-        world = acc.num_processes
         info(
             f"training {plan.total_steps} steps ({plan.steps_per_epoch} per epoch), "
-            f"batch {cfg.batch_size} x {world} process(es) x {cfg.grad_accum} accumulation, "
-            f"precision {acc.mixed_precision}"
+            f"batch {cfg.batch_size} x {acc.num_processes} process(es) x {cfg.grad_accum} "
+            f"accumulation, precision {acc.mixed_precision}"
         )
         columns = TextColumn(
             "loss {task.fields[loss]:.4f}  lr {task.fields[lr]:.2e}  "
             "{task.fields[sps]:.1f} samples/s"
         )
         self.model.train()
-        stop = False
-        with progress(columns) as bar:
+        self._boundary_rng = rng_snapshot()
+        with progress(columns) as bar, sigterm_interrupts():
             task_id = bar.add_task(
                 "fine-tuning",
                 total=plan.total_steps,
@@ -317,81 +477,15 @@ class Trainer:
                 lr=0.0,
                 sps=0.0,
             )
-            started, seen_since, losses = time.perf_counter(), 0, []
-            mark, pending = started, 0
-            # Ctrl-C may land mid-step, after dropout consumed random numbers: the checkpoint must
-            # hold the RNG state of the last step boundary for a resumed run to match exactly.
-            boundary_rng = rng_snapshot()
+            meter = {"started": time.perf_counter(), "seen": 0.0}
             try:
-                while state.step < plan.total_steps and not stop:
-                    # accelerate's loader keeps its own epoch counter and pushes it to the sampler
-                    # on iteration; it restarts at 0 after a resume, so set it explicitly.
-                    self.train_dl.set_epoch(state.epoch)
-                    loader = self.train_dl
-                    skip = state.batches_in_epoch
-                    if skip:
-                        loader = acc.skip_first_batches(self.train_dl, skip)
-                        loader.set_epoch(state.epoch)
-                    consumed = skip
-                    for batch in loader:
-                        consumed += 1
-                        with acc.accumulate(self.model):
-                            loss, _ = self.model(**batch)
-                            acc.backward(loss)
-                            losses.append(loss.detach().float())
-                            seen_since += batch["input_ids"].shape[0] * world
-                            pending += batch["input_ids"].shape[0] * world
-                            if not acc.sync_gradients:
-                                continue
-                            if cfg.max_grad_norm > 0:
-                                acc.clip_grad_norm_(self.model.parameters(), cfg.max_grad_norm)
-                            self.optimizer.step()
-                            self.scheduler.step()
-                            self.optimizer.zero_grad(set_to_none=True)
-                        now = time.perf_counter()
-                        state.train_seconds += now - mark
-                        state.step += 1
-                        state.batches_in_epoch = consumed
-                        state.samples, pending = state.samples + pending, 0
-                        elapsed = now - started
-                        mean_loss = float(torch.stack(losses).mean())
-                        lr = self.scheduler.get_last_lr()[0]
-                        sps = seen_since / elapsed if elapsed > 0 else 0.0
-                        bar.update(task_id, completed=state.step, loss=mean_loss, lr=lr, sps=sps)
-                        if state.step % cfg.log_steps == 0 or state.step == plan.total_steps:
-                            self._log(
-                                {
-                                    "step": state.step,
-                                    "epoch": state.epoch,
-                                    "loss": round(mean_loss, 5),
-                                    "lr": lr,
-                                    "samples_per_s": round(sps, 2),
-                                }
-                            )
-                            started, seen_since, losses = time.perf_counter(), 0, []
-                        if cfg.eval_steps and state.step % cfg.eval_steps == 0:
-                            stop = self._after_eval(self.evaluate())
-                        if state.step % cfg.save_steps == 0:
-                            self.save_checkpoint()
-                        mark = time.perf_counter()
-                        boundary_rng = rng_snapshot()
-                        if stop or state.step >= plan.total_steps:
-                            break
-                    else:
-                        state.epoch += 1
-                        state.batches_in_epoch = 0
-                        if not cfg.eval_steps and state.step < plan.total_steps:
-                            stop = self._after_eval(self.evaluate())
-                        mark = time.perf_counter()
+                while state.step < plan.total_steps:
+                    if self._epoch(bar, task_id, meter):
+                        break
             except KeyboardInterrupt:
-                if acc.num_processes == 1:
-                    rng_restore(boundary_rng)
-                    path = self.save_checkpoint()
-                    raise Interrupted(
-                        f"interrupted at step {state.step}; checkpoint saved to {path}",
-                        "re-run the same command to resume",
-                    ) from None
-                raise Interrupted(f"interrupted at step {state.step}") from None
+                raise self._interrupted("Ctrl-C", 130) from None
+            except Terminated:
+                raise self._interrupted("SIGTERM", 143) from None
         last_eval = state.evals[-1]["step"] if state.evals else None
         if last_eval != state.step:
             self._after_eval(self.evaluate())

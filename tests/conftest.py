@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import os
 import random
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -15,6 +16,8 @@ OFFLINE_ENV = ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE")
 # and some test modules import them at collection time, before any fixture runs.
 os.environ.update(dict.fromkeys(OFFLINE_ENV, "1"))
 os.environ.pop("BERTCLI_DATA_DIR", None)
+# bertcli remembers the last finished run under $XDG_STATE_HOME: never the developer's own.
+os.environ["XDG_STATE_HOME"] = tempfile.mkdtemp(prefix="bertcli-test-state-")
 
 ASSETS = Path(__file__).resolve().parent / "assets"
 VOCAB = ASSETS / "vocab.txt"
@@ -76,8 +79,9 @@ def run_bertcli(*args: str, stdin: str | None = None, check: bool = True) -> Any
 
 
 @pytest.fixture(autouse=True)
-def _offline(monkeypatch: pytest.MonkeyPatch) -> None:
-    """No test may reach the network or see the developer's data folder."""
+def _offline(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+    """No test may reach the network, see the developer's data folder or bertcli state."""
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path_factory.mktemp("state")))
     for name in OFFLINE_ENV:
         monkeypatch.setenv(name, "1")  # restored after tests that probe a local fake hub
     monkeypatch.delenv("BERTCLI_DATA_DIR", raising=False)

@@ -50,7 +50,7 @@ def _root(
 
 app.command("finetune", no_args_is_help=True)(finetune_cmd.finetune)
 app.command("eval", no_args_is_help=True)(evaluate_cmd.evaluate)
-app.command("predict", no_args_is_help=True)(predict_cmd.predict)
+app.command("predict")(predict_cmd.predict)
 app.command("export", no_args_is_help=True)(export_cmd.export)
 app.add_typer(recipes_cmd.app, name="recipes")
 

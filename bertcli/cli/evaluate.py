@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Annotated
 
@@ -50,6 +49,7 @@ def evaluate(
 ) -> None:
     """Score a model on labelled data: a table on stderr, the metrics JSON on stdout."""
     from bertcli.evaluation import evaluate_model
+    from bertcli.jsonio import dumps
     from bertcli.modeling.model import write_json_atomic
 
     results = evaluate_model(
@@ -63,5 +63,5 @@ def evaluate(
         long_inputs=long_input_settings(long_inputs, aggregate, stride, max_windows),
     )
     if output:
-        write_json_atomic(output, results)
-    typer.echo(json.dumps(results))
+        write_json_atomic(output, results)  # creates missing parent folders
+    typer.echo(dumps(results))

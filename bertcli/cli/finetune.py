@@ -92,6 +92,8 @@ def finetune(
             "train.precision": precision.value if precision else None,
             "train.head_lr": head_lr,
             "tagging.head": "crf" if crf else None,
+            # A model the user names is never swapped for the embedded one when offline.
+            "model.offline_fallback": False if model else None,
         }
     )
     long = long_input_settings(long_inputs, aggregate, stride, max_windows)

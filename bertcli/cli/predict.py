@@ -22,6 +22,15 @@ from bertcli.cli.options import (
 )
 
 
+def _last_run_model() -> str:
+    from bertcli.console import info
+    from bertcli.last_run import last_run
+
+    folder = last_run()
+    info(f"using the last finished run: {folder} (pass --model to choose another)")
+    return str(folder)
+
+
 class OutputFormat(str, Enum):
     jsonl = "jsonl"
     tsv = "tsv"
@@ -39,12 +48,21 @@ class InputFormat(str, Enum):
 
 @report_errors
 def predict(
-    model: Annotated[
-        str, typer.Option("--model", "-m", help="Model directory written by `bertcli finetune`.")
-    ],
     source: Annotated[
         str | None,
-        typer.Argument(help="Input file, or '-' for stdin. Plain text: one example per line."),
+        typer.Argument(
+            help="Input file, or '-' for stdin (the default when stdin is a pipe). "
+            "Plain text: one example per line."
+        ),
+    ] = None,
+    model: Annotated[
+        str | None,
+        typer.Option(
+            "--model",
+            "-m",
+            help="Model directory written by `bertcli finetune` or `bertcli export` "
+            "(default: the last run `bertcli finetune` finished).",
+        ),
     ] = None,
     question: Annotated[
         str | None,
@@ -75,7 +93,9 @@ def predict(
     stride: StrideOpt = None,
     max_windows: MaxWindowsOpt = None,
     precision: PrecisionOpt = Precision.auto,
-    threads: Annotated[int | None, typer.Option(help="CPU threads for PyTorch.")] = None,
+    threads: Annotated[
+        int | None, typer.Option(min=1, help="CPU threads for PyTorch or ONNX Runtime.")
+    ] = None,
 ) -> None:
     """Predict for new inputs, streamed in input order, one output per input.
 
@@ -87,6 +107,7 @@ def predict(
     from bertcli.errors import DataError
     from bertcli.predict import answer_question, predict_records
 
+    model = model or _last_run_model()
     if (question is None) != (context_file is None):
         raise DataError("--question and --context-file go together")
     if question is not None and context_file is not None:
@@ -103,7 +124,11 @@ def predict(
         sys.stdout.write(line)
         return
     if source is None:
-        raise DataError("missing input: pass a file, '-' for stdin, or --question/--context-file")
+        if sys.stdin is None or sys.stdin.isatty():
+            raise DataError(
+                "missing input: pass a file, '-' for stdin, or --question/--context-file"
+            )
+        source = "-"  # `... | bertcli predict`: the pipe is the input
     fmt = input_format.value if input_format else None
     for line in predict_records(
         source,

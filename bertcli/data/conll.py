@@ -80,7 +80,9 @@ def read_token_jsonl(path: str | Path) -> list[Sentence]:
     return sentences
 
 
-def detect_scheme(tag_sequences: Iterable[Sequence[str]]) -> Scheme:
+def detect_scheme(
+    tag_sequences: Iterable[Sequence[str]], locations: Sequence[str] | None = None
+) -> Scheme:
     """Name the tag scheme of gold data: BIOES if E-/S- occur, IOB1 if an I- starts an entity.
 
     Data with neither is IOB2; IOB1 data in which no I- starts an entity reads the same
@@ -90,7 +92,12 @@ def detect_scheme(tag_sequences: Iterable[Sequence[str]]) -> Scheme:
     for index, tags in enumerate(tag_sequences, start=1):
         previous = "O"
         for position, tag in enumerate(tags, start=1):
-            prefix, kind = _split_tag(tag, "BIES", f"sentence {index}, token {position}")
+            where = (
+                _at(locations[index - 1], position)
+                if locations
+                else f"sentence {index}, token {position}"
+            )
+            prefix, kind = _split_tag(tag, "BIES", where)
             if prefix in "ES":
                 return "BIOES"
             if prefix == "I" and not _continues(previous, kind):

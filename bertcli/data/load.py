@@ -231,11 +231,37 @@ def to_examples(
 
 
 def raw_labels(records: Sequence[Record], data: DataConfig) -> list[Any]:
+    """The label column's values; a column that mixes ids and names is refused (the ids could
+    be meant as the names' positions, or as names of their own: bertcli will not guess)."""
     if not records:
         return []
     location, first = records[0]
     column = pick_column(data.label_column, first, location, "pass --set data.label_column=NAME")
-    return [record.get(column) for _, record in records]  # type: ignore[arg-type]
+    values = [record.get(column) for _, record in records]  # type: ignore[arg-type]
+    if not data.label_names:
+        kinds: dict[bool, str] = {}
+        for (where, _), value in zip(records, values, strict=True):
+            if value is not None and value != "":
+                kinds.setdefault(_int_like(value) is not None, f"{where}: {value!r}")
+        if len(kinds) == 2:
+            raise DataError(
+                f"field {column!r} mixes label ids and label names ({kinds[True]}; {kinds[False]})",
+                "use names everywhere, or ids everywhere with data.label_names naming them",
+            )
+    return values
+
+
+def check_label_spread(examples: Sequence[Example], names: Sequence[str], origin: str) -> None:
+    """A classifier trained on one class learns nothing; say so instead of training it."""
+    labels = [getattr(e, "label", None) for e in examples]  # QA examples have answers instead
+    used = {label for label in labels if label is not None}
+    if labels and labels[0] is not None and len(used) < 2:
+        only = names[next(iter(used))] if used else "?"
+        raise DataError(
+            f"{origin}: every training row has the label {only!r}; a classifier needs at least "
+            "2 classes in its training data",
+            "check the file (a slice of sorted data?) and data.label_column",
+        )
 
 
 def carve_validation(

@@ -45,6 +45,7 @@ _EXPECTED = {
 _STDIN_NAME = "<stdin>"
 _BOM = "\ufeff"
 _PARQUET_BATCH_ROWS = 1024
+_TOO_DEEP = "JSON nested too deeply to be a data record (expected flat objects)"
 _UTF8_HINT = "re-encode the file as UTF-8, e.g. iconv -f latin1 -t utf-8"
 
 
@@ -218,6 +219,8 @@ def _jsonl_records(name: str, lines: Iterable[tuple[int, str]]) -> Iterator[tupl
                 f"{location}: invalid JSON ({exc.msg} at column {exc.colno})",
                 hint="each line of a .jsonl file must be one complete JSON object",
             ) from None
+        except RecursionError:
+            raise DataError(f"{location}: {_TOO_DEEP}") from None
         if not isinstance(value, dict):
             raise DataError(f"{location}: expected a JSON object, found {_kind(value)}")
         yield location, value
@@ -322,6 +325,8 @@ def _parse_json(data: bytes, name: str) -> object:
         ) from None
     try:
         return json.loads(text.removeprefix(_BOM))
+    except RecursionError:
+        raise DataError(f"{name}: {_TOO_DEEP}") from None
     except json.JSONDecodeError as exc:
         raise DataError(
             f"{name}:line {exc.lineno}: invalid JSON ({exc.msg} at column {exc.colno})",
@@ -353,8 +358,21 @@ def _parquet_records(name: str) -> Iterator[tuple[str, dict]]:
         raise DataError(f"{name}: not a valid Parquet file ({exc})") from None
     row = 0
     with parquet:
-        for batch in parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS):
-            for record in batch.to_pylist():
+        batches = parquet.iter_batches(batch_size=_PARQUET_BATCH_ROWS)
+        while True:
+            try:
+                batch = next(batches)
+                records = batch.to_pylist()
+            except StopIteration:
+                return
+            except (pa.ArrowException, OSError, ValueError) as exc:
+                # A damaged page is found only when its rows are decoded.
+                raise DataError(
+                    f"{name}:row {row + 1}: damaged Parquet data after row {row} "
+                    f"({str(exc).splitlines()[0] if str(exc) else type(exc).__name__})",
+                    hint="re-write the file, or export it again from its source",
+                ) from None
+            for record in records:
                 row += 1
                 yield f"{name}:row {row}", record
 

@@ -108,7 +108,7 @@ def _sentences(
 def tag_names(records: Sequence[Record], data: DataConfig, declared: list[str] | None) -> list[str]:
     """The IOB2 label set of the training data: O first, then B-/I- per type."""
     sentences = _sentences(records, data, data.label_names or declared, True)
-    scheme = detect_scheme(s.tags for s in sentences)
+    scheme = detect_scheme([s.tags for s in sentences], [s.location for s in sentences])
     normalised = [
         Sentence(s.tokens, to_iob2(s.tags, scheme, location=s.location), s.location)
         for s in sentences
@@ -132,7 +132,11 @@ def to_tagged_examples(
         return []
     index = {name: i for i, name in enumerate(label_names)}
     sentences = _sentences(records, data, data.label_names or declared, with_labels)
-    scheme = detect_scheme(s.tags for s in sentences) if with_labels else "IOB2"
+    scheme = (
+        detect_scheme([s.tags for s in sentences], [s.location for s in sentences])
+        if with_labels
+        else "IOB2"
+    )
     examples = []
     for sentence in sentences:
         text, spans = join_words(sentence.tokens)

@@ -18,12 +18,15 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from safetensors import SafetensorError
 from torch import nn
 
 from bertcli.data.word_windows import IGNORE
-from bertcli.errors import ModelError
+from bertcli.errors import BertcliError, ModelError
+from bertcli.jsonio import finite_json
 from bertcli.modeling.crf import CRF, bio_allowed
 from bertcli.modeling.heads import MeanPoolHead
+from bertcli.modeling.loading import load_pretrained, load_tokenizer, model_error
 from bertcli.modeling.traits import ModelTraits, model_traits
 from bertcli.predictor import META_FILE, read_meta
 from bertcli.tasks import HEAD_FILE, head_file
@@ -172,33 +175,33 @@ def build_model(
     local_files_only: bool = True,
 ) -> tuple[TaskModel, Any]:
     """A pretrained encoder with a freshly initialised task head, and its tokenizer."""
-    from transformers import AutoConfig, AutoTokenizer
+    from transformers import AutoConfig
 
     quiet_transformers()  # "Some weights were newly initialized" is expected: we train the head.
     id2label = dict(enumerate(label_names))
+    tokenizer = load_tokenizer(path, local_files_only=local_files_only)
     try:
-        config = AutoConfig.from_pretrained(path, local_files_only=local_files_only)
-        # Dropout and pooling under the family's own config keys (DistilBERT and ModernBERT
-        # spell them differently from BERT).
-        extra = ModelTraits.from_config(config).overrides(
-            dropout=dropout, attention_dropout=attention_dropout, pooling=pooling
+        config = AutoConfig.from_pretrained(
+            str(path), local_files_only=local_files_only, trust_remote_code=False
         )
-        tokenizer = AutoTokenizer.from_pretrained(path, local_files_only=local_files_only)
-        if task != "qa":  # a QA head always scores two things per token: start and end
-            extra.update(
-                num_labels=len(label_names),
-                id2label=id2label,
-                label2id={v: k for k, v in id2label.items()},
-            )
-        for key, value in extra.items():  # on the config: some keys are read but never declared
-            setattr(config, key, value)
-        hf_model = _auto_class(task).from_pretrained(
-            path, config=config, local_files_only=local_files_only
+    except Exception as exc:  # same one-line errors as the model's own loading
+        raise model_error(path, exc) from None
+    # Dropout and pooling under the family's own config keys (DistilBERT and ModernBERT spell
+    # them differently from BERT), set on the config: some keys are read but never declared.
+    extra = ModelTraits.from_config(config).overrides(
+        dropout=dropout, attention_dropout=attention_dropout, pooling=pooling
+    )
+    if task != "qa":  # a QA head always scores two things per token: start and end
+        extra.update(
+            num_labels=len(label_names),
+            id2label=id2label,
+            label2id={v: k for k, v in id2label.items()},
         )
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{path}: cannot load model ({str(exc).splitlines()[0]})") from None
-    if not getattr(tokenizer, "is_fast", False):
-        raise ModelError(f"{path}: bertcli needs a fast (Rust) tokenizer; none found")
+    for key, value in extra.items():
+        setattr(config, key, value)
+    hf_model = load_pretrained(
+        _auto_class(task), path, local_files_only=local_files_only, config=config
+    )
     return TaskModel(hf_model, task, pooling, crf, bio_constraints), tokenizer
 
 
@@ -216,23 +219,28 @@ def model_options(meta: dict[str, Any]) -> dict[str, Any]:
 def load_model(model_dir: str | Path) -> tuple[TaskModel, Any, dict[str, Any]]:
     """Load a directory written by `save_model` (or a checkpoint's model folder)."""
     from safetensors.torch import load_file
-    from transformers import AutoTokenizer
 
     meta = read_meta(model_dir)
     options = model_options(meta)
     quiet_transformers()
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(str(model_dir), local_files_only=True)
-        hf_model = _auto_class(options["task"]).from_pretrained(
-            str(model_dir), local_files_only=True
+    tokenizer = load_tokenizer(model_dir)
+    hf_model = load_pretrained(_auto_class(options["task"]), model_dir)
+    labels = meta.get("labels") or []
+    outputs = getattr(hf_model.config, "num_labels", None)
+    if labels and outputs != len(labels):
+        raise ModelError(
+            f"{Path(model_dir) / META_FILE}: lists {len(labels)} labels but the model's head "
+            f"(config.json) has {outputs} outputs",
+            "the folder mixes files of two models: re-save or re-train it",
         )
-    except (OSError, ValueError) as exc:
-        raise ModelError(f"{model_dir}: cannot load model ({str(exc).splitlines()[0]})") from None
     model = TaskModel(hf_model, **options)
     expected = model.extras()
     if expected:
         head_path = head_file(model_dir, "mean-pooling head or CRF")
-        state = load_file(str(head_path))
+        try:
+            state = load_file(str(head_path))
+        except (OSError, SafetensorError) as exc:
+            raise ModelError(f"{head_path}: damaged or truncated ({exc})") from None
         if set(state) != set(expected):
             raise ModelError(f"{head_path}: does not match the model described in {META_FILE}")
         for prefix, module in (("head.", model.head), ("crf.", model.crf)):
@@ -245,9 +253,16 @@ def load_model(model_dir: str | Path) -> tuple[TaskModel, Any, dict[str, Any]]:
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    """Write JSON through a temporary file and a rename; NaN/Infinity become null (they are not
+    JSON, and most readers refuse them)."""
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise BertcliError(f"{path}: cannot write ({exc.strerror})") from None
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump(data, handle, indent=2, ensure_ascii=False)
+        json.dump(finite_json(data), handle, indent=2, ensure_ascii=False, allow_nan=False)
         handle.write("\n")
     os.chmod(tmp, 0o644)  # mkstemp creates 0600; model files are meant to be shared
     os.replace(tmp, path)

@@ -35,9 +35,9 @@ def test_minilm_alias_resolves_to_the_embedded_package() -> None:
     assert resolve_model("Embedded").path == source.path
 
 
-def test_unknown_hub_name_offline_falls_back_to_embedded_with_a_notice() -> None:
+def test_recipe_default_model_offline_falls_back_to_embedded_with_a_notice() -> None:
     with console.capture() as captured:
-        source = resolve_model("nobody/no-such-bert-model")
+        source = resolve_model("nobody/no-such-bert-model", fallback=True)
     assert source.origin == "embedded"
     assert source.requested == "nobody/no-such-bert-model"
     assert source.path == resolve_model("minilm").path
@@ -45,6 +45,26 @@ def test_unknown_hub_name_offline_falls_back_to_embedded_with_a_notice() -> None
     assert "nobody/no-such-bert-model" in text
     assert "unreachable" in text
     assert "--model" in text
+
+
+def test_a_name_the_user_typed_never_falls_back_offline() -> None:
+    """A misspelled hub name must not silently train the embedded model instead."""
+    with pytest.raises(ModelError, match=r"bert-base-uncasd.*unreachable"):
+        resolve_model("bert-base-uncasd")
+
+
+def test_model_flag_turns_the_recipe_fallback_off(tmp_path: Path) -> None:
+    from typer.testing import CliRunner
+
+    from bertcli.cli import app
+
+    result = CliRunner().invoke(
+        app, ["finetune", "imdb", "--model", "bert-base-uncasd", "-o", str(tmp_path / "o")]
+    )
+    assert result.exit_code == 2
+    assert "bert-base-uncasd" in result.output and "unreachable" in result.output
+    assert "embedded" not in result.output
+    assert not (tmp_path / "o").exists()
 
 
 def test_local_model_directory_is_used_as_is(tiny_model_dir: Path) -> None:
