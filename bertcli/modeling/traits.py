@@ -153,10 +153,12 @@ class TokenizerTraits:
 
 @cache
 def tokenizer_traits(tokenizer: Any) -> TokenizerTraits:
-    """Probe the tokenizer: byte-level BPE without `add_prefix_space` tokenizes "b" alone
-    differently from the "b" in "a b" (no `Ġ`); a word then needs a leading space."""
-    alone = tokenizer("b", add_special_tokens=False)["input_ids"]
-    in_text = tokenizer("a b", add_special_tokens=False)["input_ids"]
-    spaced = tokenizer(" b", add_special_tokens=False)["input_ids"]
-    needs_space = in_text[-len(alone) :] != alone and in_text[-len(spaced) :] == spaced
+    """Probe the tokenizer: byte-level BPE without `add_prefix_space` tokenizes "a b" as
+    `a Ġb` but "b" alone as `b`; such words need a leading space to read as in running text."""
+
+    def ids(text: str) -> list[int]:
+        return list(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    whole = ids("a b")
+    needs_space = whole != ids("a") + ids("b") and whole == ids("a") + ids(" b")
     return TokenizerTraits(word_prefix=" " if needs_space else "")

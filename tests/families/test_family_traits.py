@@ -6,7 +6,6 @@ import json
 from pathlib import Path
 
 import pytest
-from conftest import FAMILIES
 
 from bertcli.config import ConfigError, load_config
 from bertcli.console import configure
@@ -15,6 +14,7 @@ from bertcli.data.windows import make_windows
 from bertcli.data.word_windows import make_word_windows
 from bertcli.finetune import finetune
 from bertcli.tokenizer import RustTokenizer
+from families.factories import FAMILIES
 
 WORDS = ["Angela", "Merkel", "visited", "Paris", "?", "we", "saw", "Dave", "in", "Lima", "."]
 CONTEXT = "the film was good  and Angela Merkel lives in  Paris .\n\tthe music was great . " * 3

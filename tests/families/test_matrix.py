@@ -12,12 +12,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import FAMILIES
 
 from bertcli.console import configure
 from bertcli.export import export_model
 from bertcli.finetune import finetune
 from bertcli.predict import answer_question, predict_records
+from families.factories import FAMILIES
 
 NAMES = ("Alice", "bob", "carol", "Dave")
 CITIES = ("Paris", "rome", "oslo", "Lima")
