@@ -8,10 +8,13 @@ class BertcliError(Exception):
 
     exit_code = 2
 
-    def __init__(self, message: str, hint: str | None = None) -> None:
+    def __init__(self, message: str, hint: str | None = None, setting: str | None = None) -> None:
         super().__init__(message)
         self.message = message
         self.hint = hint
+        # The config key that would fix the problem (data.text_column): each command words the
+        # hint with its own way to set it (--text-column, or --set data.text_column=...).
+        self.setting = setting
 
     def __str__(self) -> str:
         return f"{self.message} ({self.hint})" if self.hint else self.message

@@ -57,8 +57,8 @@ def _examples(
     columns: tuple[str | None, str | None] | None = None
     for location, record in records:
         if columns is None:
-            text_col = pick_column(text_column, record, location, "--text-column")
-            pair_col = pick_column(pair_column, record, location, "--pair-column")
+            text_col = pick_column(text_column, record, location, "data.text_column")
+            pair_col = pick_column(pair_column, record, location, "data.pair_column")
             columns = (text_col, pair_col)
         text_col, pair_col = columns
         text, pair = record.get(text_col), record.get(pair_col) if pair_col else None

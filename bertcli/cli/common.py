@@ -15,6 +15,14 @@ from bertcli.errors import BertcliError
 F = TypeVar("F", bound=Callable[..., Any])
 
 
+def setting_hint(command: str, setting: str) -> str:
+    """How `command` sets config key `setting`: finetune takes any key through --set; eval and
+    predict have a flag per column (--text-column)."""
+    if command == "finetune":
+        return f"pass --set {setting}=NAME"
+    return f"pass --{setting.rsplit('.', 1)[-1].replace('_', '-')} NAME"
+
+
 def report_errors(func: F) -> F:
     """Library errors -> `error: ...` on stderr and their exit code; tracebacks with --debug."""
 
@@ -26,8 +34,11 @@ def report_errors(func: F) -> F:
             if is_debug():
                 errors.print_exception()
             errors.print(f"[bold red]error:[/] {exc.message}", highlight=False, soft_wrap=True)
-            if exc.hint:
-                errors.print(f"  [dim]hint:[/] {exc.hint}", highlight=False, soft_wrap=True)
+            hint = exc.hint
+            if exc.setting:
+                hint = " ".join(h for h in (hint, setting_hint(func.__name__, exc.setting)) if h)
+            if hint:
+                errors.print(f"  [dim]hint:[/] {hint}", highlight=False, soft_wrap=True)
             raise typer.Exit(exc.exit_code) from None
         except KeyboardInterrupt:
             errors.print("[bold red]interrupted[/]")

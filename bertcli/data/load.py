@@ -136,7 +136,9 @@ def clean_text(text: str, steps: Sequence[str]) -> str:
     return text
 
 
-def pick_column(spec: str | None, record: dict[str, Any], location: str, flag: str) -> str | None:
+def pick_column(
+    spec: str | None, record: dict[str, Any], location: str, setting: str
+) -> str | None:
     """`spec` may list alternatives (`sentence1|#1 String`): hub and local files differ."""
     if not spec:
         return None
@@ -144,7 +146,7 @@ def pick_column(spec: str | None, record: dict[str, Any], location: str, flag: s
     for option in options:
         if option in record:
             return option
-    require_columns(record, location, options[:1], flag_hint=flag)
+    require_columns(record, location, options[:1], setting=setting)
     return None
 
 
@@ -210,10 +212,10 @@ def to_examples(
     if not records:
         return []
     location, first = records[0]
-    text_col = pick_column(data.text_column, first, location, "--text-column")
-    pair_col = pick_column(data.pair_column, first, location, "--pair-column")
+    text_col = pick_column(data.text_column, first, location, "data.text_column")
+    pair_col = pick_column(data.pair_column, first, location, "data.pair_column")
     label_col = (
-        pick_column(data.label_column, first, location, "pass --set data.label_column=NAME")
+        pick_column(data.label_column, first, location, "data.label_column")
         if with_labels
         else None
     )
@@ -224,7 +226,7 @@ def to_examples(
         label = None
         if label_col is not None:
             if label_col not in record:
-                require_columns(record, location, [label_col])
+                require_columns(record, location, [label_col], setting="data.label_column")
             label = _label_id(record[label_col], label_names or [], location, label_col)
         examples.append(Example(text, pair, label, location))
     return examples
@@ -236,7 +238,7 @@ def raw_labels(records: Sequence[Record], data: DataConfig) -> list[Any]:
     if not records:
         return []
     location, first = records[0]
-    column = pick_column(data.label_column, first, location, "pass --set data.label_column=NAME")
+    column = pick_column(data.label_column, first, location, "data.label_column")
     values = [record.get(column) for _, record in records]  # type: ignore[arg-type]
     if not data.label_names:
         kinds: dict[bool, str] = {}

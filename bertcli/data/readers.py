@@ -105,12 +105,12 @@ def read_records(source: str | Path, fmt: str | None = None) -> list[tuple[str, 
 
 
 def require_columns(
-    record: dict, location: str, columns: Sequence[str], flag_hint: str | None = None
+    record: dict, location: str, columns: Sequence[str], setting: str | None = None
 ) -> None:
     """Raise a DataError naming every column in `columns` that `record` lacks.
 
-    `flag_hint` is either a flag ("--text-column", rendered as "pass --text-column NAME")
-    or a complete hint sentence used as given.
+    `setting` is the config key that names the column (data.text_column); the command that
+    reports the error says how to set it.
     """
     missing = [c for c in columns if c not in record]
     if not missing:
@@ -123,11 +123,10 @@ def require_columns(
         close = difflib.get_close_matches(missing[0], [str(k) for k in record], n=1)
         if close:
             hints.append(f"did you mean '{close[0]}'?")
-    if flag_hint:
-        hints.append(f"pass {flag_hint} NAME" if flag_hint.startswith("--") else flag_hint)
     raise DataError(
         f"{location}: no {noun} {quoted} (columns: {available})",
         hint=" ".join(hints) or None,
+        setting=setting,
     )
 
 

@@ -53,13 +53,13 @@ def iter_tagging_records(path: str | Path) -> Iterator[Record]:
 def _columns(data: DataConfig, records: Sequence[Record], with_labels: bool) -> tuple[str, str]:
     """The configured columns, falling back to the names CoNLL files and hub datasets use."""
     location, first = records[0]
-    tokens = pick_column(f"{data.text_column}|tokens", first, location, "--text-column")
+    tokens = pick_column(f"{data.text_column}|tokens", first, location, "data.text_column")
     tags = (
         pick_column(
             "|".join([data.label_column, *TAG_COLUMNS]),
             first,
             location,
-            "pass --set data.label_column=NAME",
+            "data.label_column",
         )
         if with_labels
         else ""

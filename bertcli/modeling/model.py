@@ -256,6 +256,8 @@ def write_json_atomic(path: Path, data: Any) -> None:
     """Write JSON through a temporary file and a rename; NaN/Infinity become null (they are not
     JSON, and most readers refuse them)."""
     path = Path(path)
+    if path.is_dir():
+        raise BertcliError(f"{path}: is a folder; name a file to write the JSON to")
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")

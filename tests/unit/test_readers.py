@@ -286,9 +286,10 @@ def test_require_columns_lists_available_columns() -> None:
     record = {"text": "x", "label": "1"}
     require_columns(record, "r.csv:line 2", ["text", "label"])
     with pytest.raises(DataError) as err:
-        require_columns(record, "reviews.csv:line 2", ["txt"], "--text-column")
+        require_columns(record, "reviews.csv:line 2", ["txt"], "data.text_column")
     assert err.value.message == "reviews.csv:line 2: no column 'txt' (columns: text, label)"
-    assert err.value.hint == "did you mean 'text'? pass --text-column NAME"
+    assert err.value.hint == "did you mean 'text'?"
+    assert err.value.setting == "data.text_column"
     with pytest.raises(DataError, match=r"no columns 'a', 'b' \(columns: text, label\)$"):
         require_columns(record, "reviews.csv:line 2", ["a", "b", "text"])
 

@@ -418,6 +418,9 @@ def test_eval_output_into_a_missing_folder_is_created(
     result = invoke("eval", "--model", trained_model_dir, "--data", sentiment_csv, "-o", target)
     assert result.exit_code == 0, result.stderr
     assert "accuracy" in json.loads(target.read_text())[str(sentiment_csv)]
+    result = invoke("eval", "--model", trained_model_dir, "--data", sentiment_csv, "-o", tmp_path)
+    assert result.exit_code == 2
+    assert "is a folder" in error_of(result)
 
 
 def test_conll_tag_error_names_file_and_line(tmp_path: Path) -> None:
@@ -492,3 +495,18 @@ def test_predict_reads_a_piped_stdin_without_a_dash(trained_model_dir: Path) -> 
     assert proc.returncode == 0, proc.stderr
     assert [json.loads(line)["label"] for line in proc.stdout.splitlines()] != []
     assert len(proc.stdout.splitlines()) == 2
+
+
+def test_column_hints_name_the_flags_of_the_command_that_failed(
+    trained_model_dir: Path, tiny_model_dir: Path, tmp_path: Path
+) -> None:
+    data = write_csv(tmp_path / "d.csv", [("good", "pos"), ("bad", "neg")], ("review", "label"))
+    finetune_run = invoke("finetune", "imdb", "--model", tiny_model_dir, "--train", data,
+                          "-o", tmp_path / "o", "--set", "data.dataset=null")  # fmt: skip
+    eval_run = invoke("eval", "--model", trained_model_dir, "--data", data)
+    for result in (finetune_run, eval_run):
+        assert result.exit_code == 2
+        assert "no column 'text'" in error_of(result)
+    assert "--set data.text_column=NAME" in error_of(finetune_run)
+    assert "--text-column NAME" in error_of(eval_run)
+    assert "--set" not in error_of(eval_run), "eval has no --set"
