@@ -186,6 +186,13 @@ class LongInputsConfig:
                 problems.append(f"long_inputs.{name}: must be >= 0, got {getattr(self, name)}")
         raise_all(problems)
 
+    def fitted(self, max_length: int) -> LongInputsConfig:
+        """These settings with a stride that windows of `max_length` accept: what a model saves,
+        so that `predict --long-inputs chunk` works on a model trained with another strategy."""
+        if self.problems_for(max_length) or self.stride < max_length - 3:
+            return self
+        return dataclasses.replace(self, stride=max_length // 4)
+
     def problems_for(self, max_length: int) -> list[str]:
         """Checks that need the window length (the recipe's, or a saved model's)."""
         if self.strategy == "chunk" and self.stride >= max_length - 3:

@@ -7,7 +7,6 @@ tolerance. Everything is written to a staging folder and renamed into place at t
 
 from __future__ import annotations
 
-import json
 import os
 import random
 import shutil
@@ -20,8 +19,9 @@ from typing import Any
 import numpy as np
 
 from bertcli.console import info
-from bertcli.data.windows import Windows
+from bertcli.data.windows import Windows, _template
 from bertcli.errors import BertcliError, ModelError
+from bertcli.modeling.traits import ModelTraits, debug
 from bertcli.predictor import ONNX_FILE
 from bertcli.tasks import HEAD_FILE, saved_task
 
@@ -47,21 +47,22 @@ class ExportReport:
 
 
 def sample_windows(tokenizer: Any, max_length: int, n: int = 64, seed: int = 0) -> Windows:
-    """Deterministic windows of varied lengths from the vocabulary, pairs included."""
+    """Deterministic windows of varied lengths from the vocabulary, pairs included, laid out by
+    the tokenizer's own template ([CLS] a [SEP] b [SEP], <s> a </s></s> b </s>, ...)."""
     rng = random.Random(seed)
     specials = set(tokenizer.all_special_ids)
     vocab = [i for i in range(len(tokenizer)) if i not in specials]
+    template = _template(tokenizer)
     windows = Windows()
-    cls_id, sep_id = tokenizer.cls_token_id, tokenizer.sep_token_id
     for i in range(n):
-        length = rng.randint(1, max_length - 3)
+        pair = i % 4 == 3  # every 4th a sentence pair
+        length = rng.randint(1, max_length - template.specials(pair))
         first = [rng.choice(vocab) for _ in range(length)]
-        if i % 4 == 3 and length > 4:  # a sentence pair
+        if pair and length > 4:
             cut = length // 2
-            ids = [cls_id, *first[:cut], sep_id, *first[cut:], sep_id]
-            types = [0] * (cut + 2) + [1] * (length - cut + 1)
+            ids, types = template.build(first[:cut], first[cut:])
         else:
-            ids, types = [cls_id, *first, sep_id], [0] * (length + 2)
+            ids, types = template.build(first[: max_length - template.specials(False)], None)
         windows.add(ids, types, i, None)
     return windows
 
@@ -108,14 +109,16 @@ def _export_onnx(model: Any, path: Path, max_length: int, token_level: bool = Fa
         )
 
 
-def _optimize(path: Path, config: dict[str, Any]) -> bool:
+def _optimize(path: Path, config: Any, traits: ModelTraits) -> bool:
     """Fuse attention, LayerNorm and GELU with ONNX Runtime's transformer optimizer, in place.
 
     Only BERT-style graphs are fused; anything the optimizer cannot handle keeps the plain graph
     (the export self-check judges whichever graph is kept).
     """
-    heads, hidden = config.get("num_attention_heads"), config.get("hidden_size")
-    if config.get("model_type") not in ("bert", "roberta", "xlm-roberta", "electra") or not heads:
+    heads = getattr(config, "num_attention_heads", None)
+    hidden = getattr(config, "hidden_size", None)
+    if not traits.onnx_fusable or not heads:
+        debug(f"{traits.model_type}: onnxruntime cannot fuse this graph; kept unfused")
         return False
     try:
         from onnxruntime.transformers.optimizer import optimize_model
@@ -301,9 +304,7 @@ def export_model(
             info(f"exporting {model_dir} to ONNX{' (int8)' if quantize else ''}")
             token_level = saved_task(meta, model_dir).token_level
             _export_onnx(model, staging / ONNX_FILE, int(meta["max_length"]), token_level)
-            report.fused = _optimize(
-                staging / ONNX_FILE, json.loads((Path(model_dir) / "config.json").read_text())
-            )
+            report.fused = _optimize(staging / ONNX_FILE, model.config, model.traits)
             if quantize:
                 _quantize(staging / ONNX_FILE)
             tokenizer.save_pretrained(staging)

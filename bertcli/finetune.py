@@ -141,10 +141,12 @@ def _build_model(config: RunConfig, source: ModelSource, label_names: list[str])
         local_files_only=source.local_files_only,
         **task.head_options(config.model.pooling, settings),
     )
-    positions = getattr(model.config, "max_position_embeddings", None)
+    positions = model.traits.max_length  # RoBERTa-style: max_position_embeddings - 2
     if positions and config.train.max_length > positions:
         raise ConfigError(
-            f"train.max_length: {config.train.max_length} exceeds the model's {positions} positions"
+            f"train.max_length: {config.train.max_length} exceeds the {positions} tokens "
+            f"{config.model.name} can hold",
+            f"use --max-length {positions} or less",
         )
     return model, tokenizer
 

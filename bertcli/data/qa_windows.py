@@ -96,14 +96,29 @@ def make_qa_windows(
     for w, example in enumerate(enc["overflow_to_sample_mapping"]):
         # Offsets of question and special tokens point into the question or are (0, 0):
         # only positions whose sequence id is 1 index the context.
+        context = contexts[example]
         offsets: list[Offset | None] = [
-            (int(offset[0]), int(offset[1])) if sequence == 1 else None
+            trim_blanks(context, int(offset[0]), int(offset[1])) if sequence == 1 else None
             for offset, sequence in zip(enc["offset_mapping"][w], enc.sequence_ids(w), strict=True)
         ]
         span = answers[example] if answers is not None else None
         label = answer_tokens(offsets, span) if answers is not None else None
         windows.add(enc["input_ids"][w], enc["token_type_ids"][w], int(example), label, offsets)
     return windows
+
+
+def trim_blanks(text: str, start: int, end: int) -> Offset | None:
+    """A token's character span without the blanks some tokenizers glue to it, None if blank.
+
+    Sentencepiece (`▁word`) and untrimmed byte-level BPE (`Ġword`) offsets include the space
+    before a word, and byte-level BPE has lone-space tokens: an answer must neither start nor
+    end on a blank, so blank tokens are no answer position at all.
+    """
+    while start < end and text[start].isspace():
+        start += 1
+    while end > start and text[end - 1].isspace():
+        end -= 1
+    return (start, end) if start < end else None
 
 
 def _truncate_questions(tokenizer: Any, questions: Sequence[str], limit: int) -> list[str]:

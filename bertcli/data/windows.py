@@ -154,24 +154,31 @@ def _chunk(
     max_windows: int,
     windows: Windows,
 ) -> Windows:
+    """Windows over the first text, each with the (possibly shortened) pair text.
+
+    Built from the template rather than the tokenizer's overflow mode, which panics when the pair
+    leaves the first text no more room than `stride`: such a pair is cut to leave the text
+    `stride + 1` tokens (at least half the window), so every window still moves forward.
+    """
     if stride >= max_length:
         raise ValueError(f"stride {stride} must be smaller than max_length {max_length}")
-    enc = tokenizer(
-        list(texts),
-        list(pairs) if pairs is not None else None,
-        truncation="only_first" if pairs is not None else True,
-        max_length=max_length,
-        stride=stride,
-        return_overflowing_tokens=True,
-        return_token_type_ids=True,
-        return_attention_mask=False,
-        padding=False,
-    )
-    seen: dict[int, int] = {}
-    for w, example in enumerate(enc["overflow_to_sample_mapping"]):
-        seen[example] = seen.get(example, 0) + 1
-        if max_windows and seen[example] > max_windows:
-            continue
-        label = labels[example] if labels is not None else None
-        windows.add(enc["input_ids"][w], enc["token_type_ids"][w], int(example), label)
+    template = _template(tokenizer)
+    text_ids = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    pair_ids = tokenizer(list(pairs), add_special_tokens=False)["input_ids"] if pairs else None
+    for i, ids in enumerate(text_ids):
+        b = pair_ids[i] if pair_ids is not None else None
+        room = max(1, max_length - template.specials(b is not None))
+        if b is not None:
+            if len(ids) + len(b) > room and room - len(b) <= stride:
+                b = b[: room - min(len(ids), max(stride + 1, room // 2), room)]
+            room = max(1, room - len(b))
+        step = room - stride if stride < room else max(1, room // 2)
+        label = labels[i] if labels is not None else None
+        for n, start in enumerate(range(0, max(len(ids) - room, 0) + step, step)):
+            if max_windows and n >= max_windows:
+                break
+            window, types = template.build(ids[start : start + room], b)
+            windows.add(window, types, i, label)
+            if start + room >= len(ids):
+                break
     return windows

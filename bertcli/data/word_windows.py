@@ -14,15 +14,21 @@ from collections.abc import Sequence
 from typing import Any
 
 from bertcli.data.windows import Windows, _template
+from bertcli.modeling.traits import tokenizer_traits
 
 IGNORE = -100  # label of positions the loss skips (torch's cross_entropy ignore_index default)
 
 
 def word_pieces(tokenizer: Any, words: Sequence[str], unk_id: int) -> list[list[int]]:
-    """Piece ids of each word, tokenized alone; a word that yields no piece becomes [UNK]."""
+    """Piece ids of each word, tokenized alone; a word that yields no piece becomes [UNK].
+
+    Byte-level BPE marks a word's leading space inside its first piece (`Ġ`): each word gets
+    that space here, as `add_prefix_space=True` does, so it reads as it would mid-sentence.
+    """
     if not words:
         return []
-    pieces = tokenizer(list(words), add_special_tokens=False)["input_ids"]
+    prefix = tokenizer_traits(tokenizer).word_prefix
+    pieces = tokenizer([prefix + w for w in words], add_special_tokens=False)["input_ids"]
     # Control characters and some zero-width marks normalise to nothing; the word must still
     # occupy a position, or its tag would vanish from the output.
     return [p if p else [unk_id] for p in pieces]

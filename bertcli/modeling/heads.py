@@ -31,7 +31,10 @@ class MeanPoolHead(nn.Module):
 
 def mean_pool_head(config: Any) -> MeanPoolHead:
     """A mean-pooling head sized and regularised like the model's own classifier."""
-    dropout = getattr(config, "classifier_dropout", None) or config.hidden_dropout_prob
+    from bertcli.modeling.traits import ModelTraits
+
+    # Each family names its dropout keys its own way (hidden_dropout_prob, dropout, ...).
+    dropout = ModelTraits.from_config(config).head_dropout(config)
     return MeanPoolHead(config.hidden_size, config.num_labels, dropout)
 
 

@@ -26,7 +26,8 @@ from bertcli.data.word_windows import IGNORE
 from bertcli.errors import BertcliError, ModelError
 from bertcli.jsonio import finite_json
 from bertcli.modeling.crf import CRF
-from bertcli.modeling.loading import load_pretrained, load_tokenizer
+from bertcli.modeling.loading import load_pretrained, load_tokenizer, model_error
+from bertcli.modeling.traits import ModelTraits, model_traits
 from bertcli.predictor import META_FILE, read_meta
 from bertcli.tasks import HEAD_FILE, get_task, head_file, saved_task
 
@@ -52,6 +53,11 @@ class TaskModel(nn.Module):
         self.hf = hf_model
         self.task = task
         self.kind = get_task(task)
+        self.traits: ModelTraits = model_traits(hf_model)
+        self.traits.report()
+        if self.traits.native_pooling:
+            # A family that pools itself (ModernBERT's classifier_pooling) needs no bertcli head.
+            options = {**options, "pooling": "cls"}
         self.head: nn.Module | None
         self.crf: CRF | None
         self.head, self.crf = self.kind.head_modules(hf_model.config, **options)
@@ -81,14 +87,13 @@ class TaskModel(nn.Module):
         labels: torch.Tensor | None = None,
         **_: Any,
     ) -> Any:
+        segments = {"token_type_ids": token_type_ids} if self.traits.takes_token_type_ids else {}
         if self.head is None:
-            out = self.hf(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
-            )
+            out = self.hf(input_ids=input_ids, attention_mask=attention_mask, **segments)
             logits = self.kind.logits(out)  # (batch, labels), (batch, seq, labels|2)
         else:
             hidden = self.hf.base_model(
-                input_ids=input_ids, attention_mask=attention_mask, token_type_ids=token_type_ids
+                input_ids=input_ids, attention_mask=attention_mask, **segments
             ).last_hidden_state  # (batch, seq, hidden)
             logits = self.head(hidden, attention_mask)
         if labels is None:
@@ -140,17 +145,27 @@ def build_model(
 ) -> tuple[TaskModel, Any]:
     """A pretrained encoder with a freshly initialised task head, and its tokenizer;
     `head_options` are the task's (see `Task.head_options`), e.g. `crf=True` for tagging."""
+    from transformers import AutoConfig
+
     quiet_transformers()  # "Some weights were newly initialized" is expected: we train the head.
-    extra: dict[str, Any] = {}
-    if dropout is not None:
-        extra["classifier_dropout"] = dropout
-    if attention_dropout is not None:
-        # Dropout on the (batch, heads, seq, seq) attention probabilities forces PyTorch's
-        # unfused attention path; without it scaled_dot_product_attention runs fused.
-        extra["attention_probs_dropout_prob"] = attention_dropout
     tokenizer = load_tokenizer(path, local_files_only=local_files_only)
+    try:
+        config = AutoConfig.from_pretrained(
+            str(path), local_files_only=local_files_only, trust_remote_code=False
+        )
+    except Exception as exc:  # same one-line errors as the model's own loading
+        raise model_error(path, exc) from None
+    # Dropout and pooling under the family's own config keys (DistilBERT and ModernBERT spell
+    # them differently from BERT), set on the config: some keys are read but never declared.
+    extra = ModelTraits.from_config(config).overrides(
+        dropout=dropout, attention_dropout=attention_dropout, pooling=head_options.get("pooling", "cls")
+    )
     extra.update(get_task(task).head_config(label_names))
-    hf_model = load_pretrained(_auto_class(task), path, local_files_only=local_files_only, **extra)
+    for key, value in extra.items():
+        setattr(config, key, value)
+    hf_model = load_pretrained(
+        _auto_class(task), path, local_files_only=local_files_only, config=config
+    )
     return TaskModel(hf_model, task, **head_options), tokenizer
 
 

@@ -127,6 +127,10 @@ class ClassificationTask(Task):
         return column_examples(records, text_col, pair_col, passthrough, make)
 
     # ------------------------------------------------------------------ head
+    def saved_settings(self, config: RunConfig, metrics: dict[str, Any]) -> dict[str, Any]:
+        # The chunk stride as it fits the trained window, so the model's own predict accepts it.
+        return {self.section: asdict(config.long_inputs.fitted(config.train.max_length))}
+
     @classmethod
     def head_options(cls, pooling: str, settings: dict[str, Any]) -> dict[str, Any]:
         return {"pooling": pooling}
