@@ -23,6 +23,7 @@ from bertcli.data.windows import Windows, _template
 from bertcli.errors import BertcliError, ModelError
 from bertcli.modeling.traits import ModelTraits, debug
 from bertcli.predictor import ONNX_FILE
+from bertcli.run_dir import pid_alive
 from bertcli.tasks import HEAD_FILE, saved_task
 
 FORMATS = ("hf", "onnx")
@@ -230,16 +231,6 @@ def _umask() -> int:
     return mask
 
 
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def make_staging(output: Path) -> Path:
     """A fresh staging folder beside `output`, named after this process; the folders of
     exports whose process is gone (killed mid-export) are removed first."""
@@ -247,7 +238,7 @@ def make_staging(output: Path) -> Path:
         output.parent.mkdir(parents=True, exist_ok=True)
         for old in output.parent.glob(f".{output.name}.export-*"):
             pid = old.name.rsplit(".export-", 1)[1].split("-", 1)[0]
-            if not (pid.isdigit() and _pid_alive(int(pid))):
+            if not (pid.isdigit() and pid_alive(int(pid))):
                 shutil.rmtree(old, ignore_errors=True)
         prefix = f".{output.name}.export-{os.getpid()}-"
         return Path(tempfile.mkdtemp(dir=output.parent, prefix=prefix))

@@ -31,7 +31,8 @@ RESUMABLE_CHANGES = ("train.output_dir", "train.report_to")
 STALE_PATTERNS = (".saving-*", ".*.tmp", "checkpoints/.tmp-step-*", "checkpoints/best/.saving-*")
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` runs on this machine (someone else's counts too)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -123,7 +124,7 @@ class RunDir:
             pid, host = int(held["pid"]), str(held.get("host", ""))
         except (OSError, ValueError, KeyError, TypeError):
             pid, host = -1, ""
-        if pid > 0 and host == socket.gethostname() and _pid_alive(pid):
+        if pid > 0 and host == socket.gethostname() and pid_alive(pid):
             since = time.strftime("%H:%M:%S", time.localtime(float(held.get("since", 0))))
             raise ConfigError(
                 f"{self.path} is in use by another bertcli run (pid {pid}, since {since})",

@@ -158,7 +158,9 @@ def build_model(
     # Dropout and pooling under the family's own config keys (DistilBERT and ModernBERT spell
     # them differently from BERT), set on the config: some keys are read but never declared.
     extra = ModelTraits.from_config(config).overrides(
-        dropout=dropout, attention_dropout=attention_dropout, pooling=head_options.get("pooling", "cls")
+        dropout=dropout,
+        attention_dropout=attention_dropout,
+        pooling=head_options.get("pooling", "cls"),
     )
     extra.update(get_task(task).head_config(label_names))
     for key, value in extra.items():
