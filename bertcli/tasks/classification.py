@@ -54,6 +54,11 @@ class ClassificationTask(Task):
         from bertcli.config import LongInputsConfig, build, raise_all
 
         changed = {k: v for k, v in (overrides or {}).items() if v is not None}
+        saved = build(LongInputsConfig, dict(settings), "long_inputs.")
+        if "stride" not in changed:
+            # Models saved before strides were fitted to their window kept a stride (128) that
+            # their own windows refuse; the user never chose it, so fit it instead of failing.
+            settings = asdict(saved.fitted(int(max_length)))
         checked = build(LongInputsConfig, {**settings, **changed}, "long_inputs.")
         raise_all(checked.problems_for(int(max_length)))
         return cls(list(label_names), int(max_length), **asdict(checked))

@@ -12,6 +12,7 @@ from bertcli.console import configure
 from bertcli.data.qa_windows import make_qa_windows
 from bertcli.data.windows import make_windows
 from bertcli.data.word_windows import make_word_windows
+from bertcli.errors import BertcliError
 from bertcli.finetune import finetune
 from bertcli.tokenizer import RustTokenizer
 from families.factories import FAMILIES
@@ -148,3 +149,37 @@ def test_skipped_speed_defaults_say_so_in_debug(capsys) -> None:
     finally:
         configure()
     assert "no attention dropout" in capsys.readouterr().err
+
+
+def test_a_model_saved_with_an_unfitted_stride_still_predicts_in_chunks(
+    family_model, tmp_path
+) -> None:
+    """Models saved before strides were fitted hold stride 128 for 32-token windows."""
+    from bertcli.predict import predict_records
+
+    train = tmp_path / "t.csv"
+    train.write_text("text,label\n" + "a good film,pos\nbad,neg\n" * 8)
+    settings = {
+        "model.name": str(family_model("bert")),
+        "data.train": str(train),
+        "train.output_dir": str(tmp_path / "out"),
+        "train.max_length": 32,
+        "train.max_steps": 2,
+        "train.precision": "no",
+    }
+    configure(quiet=True)
+    try:
+        out = finetune(load_config(None, settings)).output_dir
+    finally:
+        configure(quiet=False)
+    meta = json.loads((out / "bertcli.json").read_text())
+    meta["long_inputs"]["stride"] = 128  # as an older bertcli saved it
+    (out / "bertcli.json").write_text(json.dumps(meta))
+    source = tmp_path / "in.txt"
+    source.write_text("a good film " * 40 + "\n")
+    (row,) = [
+        json.loads(x) for x in predict_records(source, out, long_inputs={"strategy": "chunk"})
+    ]
+    assert row["windows"] > 1
+    with pytest.raises(BertcliError, match="stride"):  # a stride the user asks for is checked
+        list(predict_records(source, out, long_inputs={"strategy": "chunk", "stride": 40}))
