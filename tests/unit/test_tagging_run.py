@@ -185,7 +185,7 @@ def test_malformed_conll_line_is_named_without_a_traceback(tiny_model_dir, tmp_p
 def test_head_lr_gives_the_head_its_own_rate(tiny_model_dir) -> None:
     from bertcli.config import TrainConfig
     from bertcli.modeling.model import build_model
-    from bertcli.train import make_optimizer
+    from bertcli.optim import make_optimizer
 
     model, _ = build_model(str(tiny_model_dir), ["O", "B-X", "I-X"], task="tagging", crf=True)
     optimizer = make_optimizer(model, TrainConfig(lr=1e-4), head_lr=2e-3)

@@ -21,7 +21,8 @@ from bertcli.evaluation import evaluate_model
 from bertcli.finetune import finetune
 from bertcli.infer import Predictor
 from bertcli.modeling.model import HEAD_FILE, TaskModel, build_model
-from bertcli.train import Interrupted, make_optimizer, make_schedule
+from bertcli.optim import make_optimizer, make_schedule
+from bertcli.train import Interrupted
 
 TEXTS = [
     "this movie was great",
