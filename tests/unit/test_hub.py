@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import http.server
+import json
 import os
 import socket
 import threading
@@ -175,3 +176,23 @@ def test_a_hub_that_answers_with_an_error_status_is_reachable(
     finally:
         server.shutdown()
         server.server_close()
+
+
+def test_a_shipped_recipe_falls_back_to_the_embedded_model_offline(
+    sentiment_csv: Path, tmp_path: Path
+) -> None:
+    """README's main job: `bertcli finetune imdb` offline trains the embedded MiniLM."""
+    from typer.testing import CliRunner
+
+    from bertcli.cli import app
+
+    out = tmp_path / "run"
+    result = CliRunner().invoke(
+        app,
+        ["finetune", "imdb", "--train", str(sentiment_csv), "-o", str(out), "--max-steps", "2",
+         "--max-length", "32", "--batch-size", "4", "--set", "data.test=null"],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "'bert-base-uncased' is not cached: using the embedded" in text
+    assert json.loads((out / "bertcli.json").read_text())["base_model"]["origin"] == "embedded"
