@@ -105,10 +105,8 @@ def test_roberta_window_longer_than_its_real_positions_is_refused(family_model, 
         finetune(load_config(None, settings))
 
 
-def test_a_model_trained_short_predicts_in_chunks(family_model, tmp_path) -> None:
-    """The default stride (128) did not fit the model's 32-token windows: predict refused it."""
-    from bertcli.predict import predict_records
-
+def _trained_short(family_model, tmp_path: Path) -> Path:
+    """A BERT trained 2 steps on 32-token windows (the default chunk stride, 128, cannot fit)."""
     train = tmp_path / "t.csv"
     train.write_text("text,label\n" + "a good film,pos\nbad,neg\n" * 8)
     settings = {
@@ -121,9 +119,16 @@ def test_a_model_trained_short_predicts_in_chunks(family_model, tmp_path) -> Non
     }
     configure(quiet=True)
     try:
-        out = finetune(load_config(None, settings)).output_dir
+        return finetune(load_config(None, settings)).output_dir
     finally:
         configure(quiet=False)
+
+
+def test_a_model_trained_short_predicts_in_chunks(family_model, tmp_path) -> None:
+    """The default stride (128) did not fit the model's 32-token windows: predict refused it."""
+    from bertcli.predict import predict_records
+
+    out = _trained_short(family_model, tmp_path)
     meta = json.loads((out / "bertcli.json").read_text())
     assert meta["long_inputs"]["stride"] < 32 - 3
     source = tmp_path / "in.txt"
@@ -157,21 +162,7 @@ def test_a_model_saved_with_an_unfitted_stride_still_predicts_in_chunks(
     """Models saved before strides were fitted hold stride 128 for 32-token windows."""
     from bertcli.predict import predict_records
 
-    train = tmp_path / "t.csv"
-    train.write_text("text,label\n" + "a good film,pos\nbad,neg\n" * 8)
-    settings = {
-        "model.name": str(family_model("bert")),
-        "data.train": str(train),
-        "train.output_dir": str(tmp_path / "out"),
-        "train.max_length": 32,
-        "train.max_steps": 2,
-        "train.precision": "no",
-    }
-    configure(quiet=True)
-    try:
-        out = finetune(load_config(None, settings)).output_dir
-    finally:
-        configure(quiet=False)
+    out = _trained_short(family_model, tmp_path)
     meta = json.loads((out / "bertcli.json").read_text())
     meta["long_inputs"]["stride"] = 128  # as an older bertcli saved it
     (out / "bertcli.json").write_text(json.dumps(meta))
