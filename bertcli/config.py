@@ -282,13 +282,17 @@ class RunConfig:
 
     def __post_init__(self) -> None:
         from bertcli.tasks import get_task, task_names
+        from bertcli.tasks.base import unused_long_inputs
 
         problems: list[str] = []
         if self.task not in task_names():
             problems.append(f"task: {self.task!r} is not one of {', '.join(task_names())}")
         problems += self.long_inputs.problems_for(self.train.max_length)
         if self.task in task_names():
-            problems += get_task(self.task).config_problems(self)
+            task = get_task(self.task)
+            if not task.pools_windows:
+                problems += unused_long_inputs(task.name, self, None)
+            problems += task.config_problems(self)
         raise_all(problems)
 
     @property

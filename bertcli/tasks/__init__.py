@@ -75,7 +75,12 @@ def task_from_meta(
     meta: dict[str, Any], overrides: dict[str, Any] | None, model_dir: str | Path | None = None
 ) -> Task:
     """The task a saved model was trained for, with eval/predict overrides checked against it."""
+    from bertcli.config import raise_all
+    from bertcli.tasks.base import unused_long_inputs
+
     task = saved_task(meta, model_dir)
+    if not task.pools_windows:
+        raise_all(unused_long_inputs(task.name, None, overrides))
     settings = meta.get(task.section) or {}
     return task.build(
         meta.get("labels", []), int(meta["max_length"]), settings, overrides, model_dir

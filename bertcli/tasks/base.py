@@ -44,6 +44,9 @@ class Task(Protocol):
     auto_class: ClassVar[str]  # transformers Auto class whose head the model carries
     head_lr_factor: ClassVar[float] = 1  # default head learning rate = factor x train.lr
     output_formats: ClassVar[tuple[str, ...]] = ("jsonl",)  # what `predict --format` may write
+    # Reads `long_inputs` (strategy, aggregate...): pools its windows' outputs per example. Tasks
+    # with windows of their own refuse those settings instead of ignoring them.
+    pools_windows: ClassVar[bool] = False
 
     # ------------------------------------------------------------- config and saved settings
     @classmethod

@@ -39,6 +39,7 @@ class ClassificationTask(Task):
     token_level = False
     auto_class = "AutoModelForSequenceClassification"
     output_formats = ("jsonl", "tsv")
+    pools_windows = True
 
     @classmethod
     def build(

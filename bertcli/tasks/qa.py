@@ -13,7 +13,7 @@ import numpy as np
 from bertcli.data.load import Record
 from bertcli.data.windows import Windows
 from bertcli.errors import DataError
-from bertcli.tasks.base import InputRequest, Task, unused_long_inputs
+from bertcli.tasks.base import InputRequest, Task
 
 if TYPE_CHECKING:
     from bertcli.config import DataConfig, RunConfig
@@ -43,7 +43,7 @@ class QATask(Task):
     @classmethod
     def config_problems(cls, config: RunConfig) -> list[str]:
         qa, max_length = config.qa, config.train.max_length
-        problems = unused_long_inputs(cls.name, config, None)
+        problems: list[str] = []
         if max_length - qa.max_question_tokens - 3 <= qa.stride:
             problems.append(
                 f"qa.stride: {qa.stride} leaves no new context per window of "
@@ -62,9 +62,7 @@ class QATask(Task):
         model_dir: Any = None,
     ) -> QATask:
         """From the `qa` settings (a saved model's include the tuned `null_threshold`)."""
-        from bertcli.config import raise_all
 
-        raise_all(unused_long_inputs(cls.name, None, overrides))
         stride = (overrides or {}).get("stride")
         return cls(
             int(max_length),

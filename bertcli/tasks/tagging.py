@@ -21,7 +21,6 @@ from bertcli.tasks.base import (
     column_examples,
     head_file,
     require_labels,
-    unused_long_inputs,
 )
 from bertcli.viterbi import CrfScores, marginals, viterbi
 
@@ -64,7 +63,7 @@ class TaggingTask(Task):
     @classmethod
     def config_problems(cls, config: RunConfig) -> list[str]:
         stride, max_length = config.tagging.stride, config.train.max_length
-        problems = unused_long_inputs(cls.name, config, None)
+        problems: list[str] = []
         if stride is not None and stride > (max_length - 2) // 2:
             problems.append(
                 f"tagging.stride: {stride} is too large for windows of "
@@ -84,7 +83,6 @@ class TaggingTask(Task):
         """From the `tagging` settings; a saved CRF model's transitions come from `model_dir`."""
         from bertcli.config import raise_all
 
-        raise_all(unused_long_inputs(cls.name, None, overrides))
         stride = (overrides or {}).get("stride")
         stride = stride if stride is not None else settings.get("stride")
         stride = int(stride if stride is not None else max_length // 4)
