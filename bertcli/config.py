@@ -19,6 +19,7 @@ from bertcli.errors import ConfigError
 DEFAULT_TASK = "classification"
 ON_MISMATCH = ("error", "skip")
 TAGGING_HEADS = ("linear", "crf")
+TEXT_FORMATS = ("lines", "paragraphs")
 PRECISIONS = ("auto", "bf16", "fp16", "no")
 POOLINGS = ("cls", "mean")
 CLEANERS = ("html", "whitespace")
@@ -267,11 +268,44 @@ class QAConfig:
 
 
 @dataclass
+class MaskedLMConfig:
+    probability: float = _f(0.15, "Fraction of tokens chosen for prediction (BERT: 0.15)")
+    mask: float = _f(0.8, "Of the chosen tokens, the fraction replaced by the mask token")
+    random: float = _f(0.1, "Of the chosen tokens, the fraction replaced by a random token")
+    whole_word: bool = _f(
+        False,
+        "Choose all pieces of a word together (BERT-wwm); in Chinese text a word is a character",
+    )
+    seed: int = _f(0, "Seed of the masks: the same text gets the same masks on every run")
+    format: str = _f(
+        "lines", "Plain-text files: a document per line, or per blank-line separated paragraph"
+    )
+    text_files: list[str] = _f([], "More text files to pre-train on, beside the training split")
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if not 0.0 < self.probability < 1.0:
+            problems.append(f"mlm.probability: must be between 0 and 1, got {self.probability}")
+        for name in ("mask", "random"):
+            if not 0.0 <= getattr(self, name) <= 1.0:
+                problems.append(f"mlm.{name}: must be between 0 and 1, got {getattr(self, name)}")
+        if self.mask + self.random > 1.0 + 1e-9:
+            problems.append(
+                f"mlm.mask + mlm.random: {self.mask} + {self.random} exceeds 1 (the rest of the "
+                "chosen tokens stay unchanged)"
+            )
+        if self.format not in TEXT_FORMATS:
+            problems.append(f"mlm.format: {self.format!r} is not one of {', '.join(TEXT_FORMATS)}")
+        raise_all(problems)
+
+
+@dataclass
 class RunConfig:
     name: str = _f("custom", "Recipe name (used for the default output dir and data lookup)")
     task: str = _f(
         DEFAULT_TASK,
-        "Task: classification, tagging (a label per word, e.g. NER) or qa (extractive answers)",
+        "Task: classification, tagging (a label per word, e.g. NER), qa (extractive answers) or "
+        "masked_lm (pre-training on unlabelled text, as `bertcli pretrain` sets it)",
     )
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -279,6 +313,7 @@ class RunConfig:
     long_inputs: LongInputsConfig = field(default_factory=LongInputsConfig)
     tagging: TaggingConfig = field(default_factory=TaggingConfig)
     qa: QAConfig = field(default_factory=QAConfig)
+    mlm: MaskedLMConfig = field(default_factory=MaskedLMConfig)
 
     def __post_init__(self) -> None:
         from bertcli.tasks import get_task, task_names

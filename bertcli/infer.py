@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from bertcli.data.batching import WindowOutputs, pad_windows, sorted_batches
+from bertcli.data.batching import WindowOutputs, pad_labels, pad_windows, sorted_batches
 from bertcli.data.windows import Windows
 from bertcli.precision import autocast, resolve_precision
 from bertcli.predictor import BasePredictor
@@ -25,17 +25,22 @@ def window_logits(
     precision: str = "no",
 ) -> np.ndarray | list[np.ndarray]:
     """Logits for every window, computed in length-sorted batches and returned in window order:
-    (windows, labels), or one (length, labels) array per window for token-level heads."""
+    (windows, labels), or one (length, labels) array per window for token-level heads; what of
+    them the model's task keeps (`Task.kept_outputs`, given the windows' labels if any)."""
     model.eval()
     device = torch.device(device)
     out = WindowOutputs(windows)
+    kind = getattr(model, "kind", None)
     for indices in sorted_batches(windows.lengths(), batch_size):
-        batch = {
-            k: torch.from_numpy(v).to(device)
-            for k, v in pad_windows(windows, indices, pad_id).items()
-        }
+        padded = pad_windows(windows, indices, pad_id)
+        batch = {k: torch.from_numpy(v).to(device) for k, v in padded.items()}
         with autocast(precision, device.type):
-            out.add(model(**batch).float().cpu().numpy(), indices)
+            logits = model(**batch)
+        if kind is not None:
+            labels = pad_labels(windows, indices, padded["input_ids"].shape[1])
+            labels = None if labels is None else torch.from_numpy(labels).to(device)
+            logits = kind.kept_outputs(logits, labels)
+        out.add(logits.float().cpu().numpy(), indices)
     return out.result()
 
 

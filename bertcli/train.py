@@ -129,7 +129,12 @@ class Trainer:
         train_dl = torch.utils.data.DataLoader(
             WindowDataset(train_windows),
             batch_sampler=self.batches,
-            collate_fn=Collator(train_windows, pad_id),
+            collate_fn=Collator(
+                train_windows,
+                pad_id,
+                task.batch_transform(train_windows),
+                epoch=lambda: self.state.epoch,
+            ),
             # A private generator: iterating must not draw from the global RNG (dropout's), or a
             # resumed run, which iterates differently, would get different dropout masks.
             generator=torch.Generator(),
@@ -233,7 +238,8 @@ class Trainer:
         outputs = WindowOutputs(self.eval_windows)
         with torch.no_grad():
             for batch in self.eval_dl:
-                out = model(**{k: v for k, v in batch.items() if k != "labels"}).float()
+                out = model(**{k: v for k, v in batch.items() if k != "labels"})
+                out = task.kept_outputs(out, batch.get("labels")).float()
                 if task.token_level:
                     # Processes pad their batches to different widths; gathering needs one.
                     out = self.acc.pad_across_processes(out, dim=1)

@@ -12,6 +12,7 @@ from bertcli.cli import evaluate as evaluate_cmd
 from bertcli.cli import export as export_cmd
 from bertcli.cli import finetune as finetune_cmd
 from bertcli.cli import predict as predict_cmd
+from bertcli.cli import pretrain as pretrain_cmd
 from bertcli.cli import recipes as recipes_cmd
 from bertcli.cli import report as report_cmd
 from bertcli.console import configure
@@ -51,6 +52,7 @@ def _root(
 
 
 app.command("finetune", no_args_is_help=True)(finetune_cmd.finetune)
+app.command("pretrain", no_args_is_help=True)(pretrain_cmd.pretrain)
 app.command("eval", no_args_is_help=True)(evaluate_cmd.evaluate)
 app.command("predict")(predict_cmd.predict)
 app.command("export", no_args_is_help=True)(export_cmd.export)

@@ -7,6 +7,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from bertcli.data.windows import Windows
+from bertcli.data.word_windows import IGNORE
 
 
 def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
@@ -31,6 +32,17 @@ def pad_windows(windows: Windows, indices: Sequence[int], pad_id: int) -> dict[s
         "token_type_ids": token_type_ids,
         "attention_mask": attention_mask,
     }
+
+
+def pad_labels(windows: Windows, indices: Sequence[int], width: int) -> np.ndarray | None:
+    """The windows' labels as int64: (batch,), or (batch, width) padded with IGNORE when there
+    is one label per position; None for unlabelled windows."""
+    if windows.labels is None:
+        return None
+    labels = [windows.labels[i] for i in indices]
+    if labels and isinstance(labels[0], list):  # one label per position: pad like the inputs
+        labels = [row + [IGNORE] * (width - len(row)) for row in labels]
+    return np.asarray(labels, dtype=np.int64)
 
 
 class WindowOutputs:

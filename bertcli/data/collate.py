@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import torch
 
-from bertcli.data.batching import pad_windows, sorted_batches
+from bertcli.data.batching import pad_labels, pad_windows, sorted_batches
 from bertcli.data.windows import Windows
-from bertcli.data.word_windows import IGNORE
 
 # How many batches of similar length are formed from one shuffled pool. Larger pools pad less
 # but make consecutive batches less random.
@@ -28,24 +27,30 @@ class WindowDataset(torch.utils.data.Dataset):
 
 
 class Collator:
-    """Pads a list of window indices to the longest window in the batch."""
+    """Pads a list of window indices to the longest window in the batch; `transform(batch,
+    epoch())`, if given, then changes it (a task's per-epoch masks)."""
 
-    def __init__(self, windows: Windows, pad_id: int) -> None:
+    def __init__(
+        self,
+        windows: Windows,
+        pad_id: int,
+        transform: Callable[[dict, int], dict] | None = None,
+        epoch: Callable[[], int] = lambda: 0,
+    ) -> None:
         self.windows = windows
         self.pad_id = pad_id
+        self.transform = transform
+        self.epoch = epoch
 
     def __call__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         w = self.windows
         # (batch, seq) each
         batch = {k: torch.from_numpy(v) for k, v in pad_windows(w, indices, self.pad_id).items()}
         batch["window_index"] = torch.tensor(list(indices), dtype=torch.long)
-        if w.labels is not None:
-            labels = [w.labels[i] for i in indices]
-            if isinstance(labels[0], list):  # one label per position: pad like the inputs
-                width = batch["input_ids"].shape[1]
-                labels = [row + [IGNORE] * (width - len(row)) for row in labels]
-            batch["labels"] = torch.tensor(labels, dtype=torch.long)
-        return batch
+        labels = pad_labels(w, indices, batch["input_ids"].shape[1])
+        if labels is not None:
+            batch["labels"] = torch.from_numpy(labels)
+        return batch if self.transform is None else self.transform(batch, self.epoch())
 
 
 class EpochBatches(torch.utils.data.Sampler):

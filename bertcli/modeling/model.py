@@ -61,6 +61,26 @@ class TaskModel(nn.Module):
         self.head: nn.Module | None
         self.crf: CRF | None
         self.head, self.crf = self.kind.head_modules(hf_model.config, **options)
+        # Source weights saved back beside the model's own (see `carry_base_weights`).
+        self.carried: dict[str, torch.Tensor] = {}
+
+    def carry_base_weights(self, source: str | Path) -> None:
+        """Keep the base-model tensors of `source` that this model has no place for, to save
+        them with it: a masked-LM model has no pooler, yet a classifier fine-tuned from the
+        saved folder should start from the pooler the source came with."""
+        if not self.kind.carries_base_weights or not Path(source).is_dir():
+            return
+        from safetensors import safe_open
+
+        prefix, have = self.hf.base_model_prefix + ".", set(self.hf.state_dict())
+        for file in sorted(Path(source).glob("*.safetensors")):
+            with safe_open(str(file), "pt") as weights:
+                keys = list(weights.keys())
+                bare = not any(k.startswith(prefix) for k in keys)  # a base model's own file
+                for key in keys:
+                    name = prefix + key if bare else key
+                    if name.startswith(prefix) and name not in have:
+                        self.carried[name] = weights.get_tensor(key).contiguous()
 
     @property
     def config(self) -> Any:
@@ -89,7 +109,8 @@ class TaskModel(nn.Module):
     ) -> Any:
         segments = {"token_type_ids": token_type_ids} if self.traits.takes_token_type_ids else {}
         if self.head is None:
-            out = self.hf(input_ids=input_ids, attention_mask=attention_mask, **segments)
+            with self.kind.sparse_logits(self.hf, labels):
+                out = self.hf(input_ids=input_ids, attention_mask=attention_mask, **segments)
             logits = self.kind.logits(out)  # (batch, labels), (batch, seq, labels|2)
         else:
             hidden = self.hf.base_model(
@@ -168,7 +189,9 @@ def build_model(
     hf_model = load_pretrained(
         _auto_class(task), path, local_files_only=local_files_only, config=config
     )
-    return TaskModel(hf_model, task, **head_options), tokenizer
+    model = TaskModel(hf_model, task, **head_options)
+    model.carry_base_weights(path)
+    return model, tokenizer
 
 
 def model_options(meta: dict[str, Any]) -> dict[str, Any]:
@@ -196,6 +219,7 @@ def load_model(model_dir: str | Path) -> tuple[TaskModel, Any, dict[str, Any]]:
             "the folder mixes files of two models: re-save or re-train it",
         )
     model = TaskModel(hf_model, **options)
+    model.carry_base_weights(model_dir)
     expected = model.extras()
     if expected:
         head_path = head_file(model_dir, "mean-pooling head or CRF")
@@ -244,6 +268,7 @@ def save_model(model: TaskModel, tokenizer: Any, out_dir: Path, meta: dict[str, 
     staging = Path(tempfile.mkdtemp(dir=out_dir, prefix=".saving-"))
     try:
         model.hf.save_pretrained(staging, safe_serialization=True)
+        _add_carried(model, staging / "model.safetensors")
         tokenizer.save_pretrained(staging)
         extras = model.extras()
         if extras:
@@ -255,3 +280,13 @@ def save_model(model: TaskModel, tokenizer: Any, out_dir: Path, meta: dict[str, 
         write_json_atomic(out_dir / META_FILE, meta)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def _add_carried(model: TaskModel, weights: Path) -> None:
+    """Write the model's carried source tensors into its (single-file) weights."""
+    if not model.carried or not weights.is_file():
+        return
+    from safetensors.torch import load_file, save_file
+
+    tensors = load_file(str(weights))
+    save_file({**model.carried, **tensors}, str(weights), metadata={"format": "pt"})

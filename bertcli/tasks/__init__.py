@@ -14,6 +14,7 @@ from bertcli.config import DEFAULT_TASK
 from bertcli.errors import ConfigError, ModelError
 from bertcli.tasks.base import HEAD_FILE, InputRequest, Task, head_file
 from bertcli.tasks.classification import ClassificationTask
+from bertcli.tasks.masked_lm import MaskedLMTask
 from bertcli.tasks.qa import QATask
 from bertcli.tasks.tagging import TaggedWords, TaggingTask
 
@@ -87,13 +88,14 @@ def task_from_meta(
     )
 
 
-for _task in (ClassificationTask, TaggingTask, QATask):
+for _task in (ClassificationTask, TaggingTask, QATask, MaskedLMTask):
     register(_task)
 
 __all__ = [
     "HEAD_FILE",
     "ClassificationTask",
     "InputRequest",
+    "MaskedLMTask",
     "QATask",
     "TaggedWords",
     "TaggingTask",

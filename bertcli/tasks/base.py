@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar, Protocol
@@ -47,6 +48,9 @@ class Task(Protocol):
     # Reads `long_inputs` (strategy, aggregate...): pools its windows' outputs per example. Tasks
     # with windows of their own refuse those settings instead of ignoring them.
     pools_windows: ClassVar[bool] = False
+    # The saved folder keeps the source's base-model weights that this head does not use (a
+    # masked-LM model has no pooler; a classifier fine-tuned from it should get the source's).
+    carries_base_weights: ClassVar[bool] = False
 
     # ------------------------------------------------------------- config and saved settings
     @classmethod
@@ -157,6 +161,23 @@ class Task(Protocol):
     def loss(model: Any, logits: Any, labels: Any) -> Any:
         """Training loss of `logits` against the windows' labels (model: for its extras)."""
         ...
+
+    @staticmethod
+    def sparse_logits(hf_model: Any, labels: Any) -> AbstractContextManager[None]:
+        """A context for the model's forward in which it computes only the logits the loss
+        reads (masked-LM: the masked positions'); `labels` None (evaluation): all of them."""
+        return nullcontext()
+
+    @staticmethod
+    def kept_outputs(logits: Any, labels: Any) -> Any:
+        """What evaluation and prediction keep of a batch's logits, computed where they are (on
+        the device) before they are gathered; `labels`: the batch's, or None when unlabelled."""
+        return logits
+
+    def batch_transform(self, windows: Windows) -> Callable[[dict, int], dict] | None:
+        """A change to every training batch of `windows`, given (batch, epoch): e.g. masked-LM's
+        fresh masks each epoch. None: batches train as the windows are."""
+        return None
 
     # ------------------------------------------------------------- windows and decoding
     def windows(self, tokenizer: Any, examples: Sequence[Any]) -> Windows:
