@@ -283,6 +283,15 @@ def export_model(
         raise BertcliError(f"{output} {what}", "choose another --output")
     if fmt == "onnx":
         require_onnx()
+        from bertcli.predictor import read_meta
+
+        task = saved_task(read_meta(model_dir), model_dir)
+        if not task.exports_onnx:
+            raise BertcliError(
+                f"{model_dir}: a {task.name} model has no ONNX export",
+                "it is a Hugging Face folder as it is: fine-tune from it "
+                "(bertcli finetune RECIPE --model FOLDER) and export that",
+            )
     model, tokenizer, meta = load_model(model_dir)
     report = ExportReport(str(output), fmt, quantize)
     staging = make_staging(output)

@@ -192,7 +192,7 @@ def _finalize(
     meta = model_meta(config, source, task, data.label_names, metrics)
     save_model(final_model, tokenizer, out_dir, meta)
     write_json_atomic(out_dir / METRICS_FILE, metrics)
-    info(f"[green]saved[/] fine-tuned model to {out_dir}")
+    info(f"[green]saved[/] model to {out_dir}")
     from bertcli.run_extras import finish_run
 
     finish_run(config, source, data, task, predictions, metrics, accelerator)

@@ -427,7 +427,7 @@ class Trainer:
         self._boundary_rng = rng_snapshot()
         with progress(columns) as bar, sigterm_interrupts():
             task_id = bar.add_task(
-                "fine-tuning",
+                self.task.activity,
                 total=plan.total_steps,
                 completed=state.step,
                 loss=0.0,

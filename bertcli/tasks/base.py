@@ -51,6 +51,8 @@ class Task(Protocol):
     # The saved folder keeps the source's base-model weights that this head does not use (a
     # masked-LM model has no pooler; a classifier fine-tuned from it should get the source's).
     carries_base_weights: ClassVar[bool] = False
+    exports_onnx: ClassVar[bool] = True  # `export --format onnx` applies
+    activity: ClassVar[str] = "fine-tuning"  # what the progress bar says training is
 
     # ------------------------------------------------------------- config and saved settings
     @classmethod

@@ -78,6 +78,10 @@ class MaskedLMTask(Task):
     token_level = True
     auto_class = "AutoModelForMaskedLM"
     carries_base_weights = True
+    # Runtimes score a whole vocabulary per position: nothing an ONNX self-check could hold to a
+    # bar, and not what bertcli exports models for (serving a fine-tuned head).
+    exports_onnx = False
+    activity = "pre-training"
 
     @classmethod
     def build(

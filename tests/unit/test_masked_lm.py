@@ -188,6 +188,13 @@ def test_output_is_a_fill_mask_folder_that_finetunes_and_predicts(tiny_model_dir
     assert len(row["fills"]) == 1 and len(row["fills"][0]) == 5
     assert row["filled"] == f"the movie was {row['fills'][0][0]['token']} ."
 
+    from bertcli.errors import BertcliError
+    from bertcli.export import export_model
+
+    with pytest.raises(BertcliError, match="no ONNX export"):
+        export_model(out, tmp_path / "onnx")
+    assert not (tmp_path / "onnx").exists()
+
     # The folder is a base model for fine-tuning; the source's pooler came along with it.
     from safetensors import safe_open
 
