@@ -125,6 +125,11 @@ class TrainConfig:
         "Learning rate of the task head (and CRF); null: 20 x lr for tagging, lr otherwise "
         "(CRF transition scores learn too slowly at an encoder's rate)",
     )
+    layer_lr_decay: float = _f(
+        1.0,
+        "Layer-wise learning-rate decay: each encoder layer learns at this times the rate of the "
+        "one above it, the embeddings lowest (Sun et al. 2019: 0.95); 1 = one rate for all",
+    )
     early_stopping_patience: int | None = _f(None, "Stop after N evaluations without improvement")
     log_steps: int = _f(10, "Write a training-log line every N steps")
     report_to: str | None = _f(
@@ -149,6 +154,10 @@ class TrainConfig:
             problems.append(f"train.max_length: must be between 8 and 8192, got {self.max_length}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             problems.append(f"train.warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
+        if not 0.0 < self.layer_lr_decay <= 1.0:
+            problems.append(
+                f"train.layer_lr_decay: must be in (0, 1] (e.g. 0.95), got {self.layer_lr_decay}"
+            )
         if self.precision not in PRECISIONS:
             problems.append(
                 f"train.precision: {self.precision!r} is not one of {', '.join(PRECISIONS)}"

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from conftest import run_bertcli, sentiment_rows
 
 from bertcli.config import MaskedLMConfig, RunConfig
 from bertcli.console import configure
@@ -16,7 +17,6 @@ from bertcli.data.word_windows import IGNORE
 from bertcli.errors import ConfigError
 from bertcli.pretrain import pretrain, pretrain_config
 from bertcli.tasks.masked_lm import MaskedLMTask
-from conftest import run_bertcli, sentiment_rows
 
 VOCAB, MASK_ID, SPECIALS = 1000, 3, (0, 1, 2, 3)
 
@@ -200,8 +200,9 @@ def test_output_is_a_fill_mask_folder_that_finetunes_and_predicts(tiny_model_dir
 
     keys = set(safe_open(str(out / "model.safetensors"), "pt").keys())
     assert {"bert.pooler.dense.weight", "bert.pooler.dense.bias"} <= keys
-    from bertcli.finetune import finetune
     from conftest import tiny_run_config, write_csv
+
+    from bertcli.finetune import finetune
 
     train = write_csv(tmp_path / "train.csv", sentiment_rows(), ("text", "label"))
     finetuned = finetune(tiny_run_config(out, train, tmp_path / "clf", {"train.max_steps": 5}))
