@@ -135,6 +135,11 @@ class TrainConfig:
     report_to: str | None = _f(
         None, "Experiment trackers, comma-separated: tensorboard, wandb, mlflow (optional extras)"
     )
+    class_weights: list[float] | Literal["auto"] | None = _f(
+        None,
+        "Loss weight per label, in label order, or auto (inverse label frequency in train); "
+        "classification and linear tagging heads",
+    )
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -154,6 +159,13 @@ class TrainConfig:
             problems.append(f"train.max_length: must be between 8 and 8192, got {self.max_length}")
         if not 0.0 <= self.warmup_ratio < 1.0:
             problems.append(f"train.warmup_ratio: must be in [0, 1), got {self.warmup_ratio}")
+        if isinstance(self.class_weights, list) and not all(
+            math.isfinite(w) and w > 0 for w in self.class_weights
+        ):
+            problems.append(
+                f"train.class_weights: every weight must be a positive number, got "
+                f"{self.class_weights}"
+            )
         if not 0.0 < self.layer_lr_decay <= 1.0:
             problems.append(
                 f"train.layer_lr_decay: must be in (0, 1] (e.g. 0.95), got {self.layer_lr_decay}"

@@ -67,6 +67,7 @@ def _run(config: RunConfig, run: RunDir, plan: RunPlan) -> FinetuneResult:
     set_seed(config.train.seed)
     model, tokenizer = _build_model(config, source, data.label_names)
     task = task_from_config(config, data.label_names)
+    _set_class_weights(config, model, data)
     train_windows = task.windows(tokenizer, data.train)
     eval_windows = task.windows(tokenizer, data.validation)
 
@@ -108,6 +109,21 @@ def _run(config: RunConfig, run: RunDir, plan: RunPlan) -> FinetuneResult:
     if accelerator.is_main_process:
         remember_last_run(out_dir)
     return FinetuneResult(out_dir, metrics, state.step, resuming)
+
+
+def _set_class_weights(config: RunConfig, model: Any, data: Prepared) -> None:
+    """train.class_weights into the model's loss, said on stderr (and kept in metrics)."""
+    import torch
+
+    from bertcli.class_weights import resolve_class_weights
+
+    names = data.label_names
+    counts = get_task(config.task).label_counts(data.train, len(names))
+    weights = resolve_class_weights(config.train.class_weights, counts, names)
+    if weights is not None:
+        model.class_weights = torch.tensor(weights, dtype=torch.float32)
+        shown = ", ".join(f"{n} {w:.3g}" for n, w in zip(names, weights, strict=True))
+        info(f"class weights: {shown}")
 
 
 def _accelerator(config: RunConfig) -> Any:
@@ -179,6 +195,9 @@ def _finalize(
         "train_samples_per_second": round(state.samples / max(state.train_seconds, 1e-9), 3),
         "precision": precision,
     }
+    weights = accelerator.unwrap_model(model).class_weights
+    if weights is not None:  # the run summary says what the loss weighed
+        metrics["class_weights"] = dict(zip(data.label_names, weights.tolist(), strict=True))
     logits_fn = partial(
         window_logits,
         final_model,

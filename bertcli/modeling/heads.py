@@ -38,14 +38,19 @@ def mean_pool_head(config: Any) -> MeanPoolHead:
     return MeanPoolHead(config.hidden_size, config.num_labels, dropout)
 
 
-def sequence_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
-    """(batch, labels) logits against (batch,) label ids."""
-    return F.cross_entropy(logits.float(), labels)
+def sequence_loss(
+    logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
+    """(batch, labels) logits against (batch,) label ids; `weight`: one per label."""
+    return F.cross_entropy(logits.float(), labels, weight=weight)
 
 
-def token_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
+def token_loss(
+    logits: torch.Tensor, labels: torch.Tensor, weight: torch.Tensor | None = None
+) -> torch.Tensor:
     """(batch, seq, labels) logits against (batch, seq) label ids, IGNORE between words."""
-    return F.cross_entropy(logits.float().flatten(0, 1), labels.flatten(), ignore_index=IGNORE)
+    flat = logits.float().flatten(0, 1)
+    return F.cross_entropy(flat, labels.flatten(), weight=weight, ignore_index=IGNORE)
 
 
 def span_loss(logits: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:

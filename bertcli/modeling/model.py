@@ -61,6 +61,9 @@ class TaskModel(nn.Module):
         self.head: nn.Module | None
         self.crf: CRF | None
         self.head, self.crf = self.kind.head_modules(hf_model.config, **options)
+        # Loss weight per label (train.class_weights); a buffer so it follows the model's device.
+        self.class_weights: torch.Tensor | None
+        self.register_buffer("class_weights", None, persistent=False)
         # Source weights saved back beside the model's own (see `carry_base_weights`).
         self.carried: dict[str, torch.Tensor] = {}
 

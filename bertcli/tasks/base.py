@@ -102,6 +102,12 @@ class Task(Protocol):
         """Refuse training examples the recipe cannot learn from (before validation is carved)."""
 
     @classmethod
+    def label_counts(cls, train: Sequence[Any], n_labels: int) -> np.ndarray | None:
+        """How often each label occurs in training (what `train.class_weights: auto` weighs);
+        None: the task takes no class weights."""
+        return None
+
+    @classmethod
     def augment_training(cls, config: RunConfig, train: list[Any]) -> list[Any]:
         """Training examples to add once validation is carved out (e.g. QA negatives)."""
         return train

@@ -97,6 +97,10 @@ class ClassificationTask(Task):
         check_label_spread(train, names, split.origin)
 
     @classmethod
+    def label_counts(cls, train: Sequence[Any], n_labels: int) -> np.ndarray:
+        return np.bincount([e.label for e in train], minlength=n_labels)
+
+    @classmethod
     def read_file(
         cls,
         path: str | Path,
@@ -154,7 +158,7 @@ class ClassificationTask(Task):
     def loss(model: Any, logits: Any, labels: Any) -> Any:
         from bertcli.modeling.heads import sequence_loss
 
-        return sequence_loss(logits, labels)
+        return sequence_loss(logits, labels, model.class_weights)
 
     # ------------------------------------------------------------------ windows and decoding
     def windows(self, tokenizer: Any, examples: Sequence[Example]) -> Windows:

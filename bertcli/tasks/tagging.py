@@ -69,7 +69,17 @@ class TaggingTask(Task):
                 f"tagging.stride: {stride} is too large for windows of "
                 f"{max_length} tokens; use at most {(max_length - 2) // 2}"
             )
+        if config.train.class_weights is not None and config.tagging.head == "crf":
+            problems.append(
+                "train.class_weights: the CRF head trains on whole tag sequences, not per-tag "
+                "losses; use it with tagging.head: linear"
+            )
         return problems
+
+    @classmethod
+    def label_counts(cls, train: Sequence[Any], n_labels: int) -> np.ndarray:
+        """Every word's tag counts, O included: auto weighs the rare entity tags up and O down."""
+        return np.bincount([tag for e in train for tag in e.tags], minlength=n_labels)
 
     @classmethod
     def build(
@@ -187,7 +197,7 @@ class TaggingTask(Task):
 
             emissions, tags, mask = first_pieces(logits, labels)
             return model.crf(emissions, tags, mask)
-        return token_loss(logits, labels)
+        return token_loss(logits, labels, model.class_weights)
 
     # ------------------------------------------------------------------ windows and decoding
     def windows(self, tokenizer: Any, examples: Sequence[Example]) -> Windows:
