@@ -289,6 +289,20 @@ class QAConfig:
 
 
 @dataclass
+class RegressionConfig:
+    min: float | None = _f(
+        None, "Lowest possible score (e.g. 0): with max, targets train in [0, 1]"
+    )
+    max: float | None = _f(None, "Highest possible score (e.g. 5); saved with the model")
+
+    def __post_init__(self) -> None:
+        if (self.min is None) != (self.max is None):
+            raise ConfigError("regression.min and regression.max: set both or neither")
+        if self.min is not None and self.max is not None and not self.min < self.max:
+            raise ConfigError(f"regression.min: {self.min} must be below max {self.max}")
+
+
+@dataclass
 class MaskedLMConfig:
     probability: float = _f(0.15, "Fraction of tokens chosen for prediction (BERT: 0.15)")
     mask: float = _f(0.8, "Of the chosen tokens, the fraction replaced by the mask token")
@@ -325,8 +339,9 @@ class RunConfig:
     name: str = _f("custom", "Recipe name (used for the default output dir and data lookup)")
     task: str = _f(
         DEFAULT_TASK,
-        "Task: classification, tagging (a label per word, e.g. NER), qa (extractive answers) or "
-        "masked_lm (pre-training on unlabelled text, as `bertcli pretrain` sets it)",
+        "Task: classification, regression (a score per text or pair), tagging (a label per "
+        "word, e.g. NER), qa (extractive answers) or masked_lm (pre-training on unlabelled "
+        "text, as `bertcli pretrain` sets it)",
     )
     data: DataConfig = field(default_factory=DataConfig)
     model: ModelConfig = field(default_factory=ModelConfig)
@@ -334,6 +349,7 @@ class RunConfig:
     long_inputs: LongInputsConfig = field(default_factory=LongInputsConfig)
     tagging: TaggingConfig = field(default_factory=TaggingConfig)
     qa: QAConfig = field(default_factory=QAConfig)
+    regression: RegressionConfig = field(default_factory=RegressionConfig)
     mlm: MaskedLMConfig = field(default_factory=MaskedLMConfig)
 
     def __post_init__(self) -> None:

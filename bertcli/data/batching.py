@@ -42,7 +42,8 @@ def pad_labels(windows: Windows, indices: Sequence[int], width: int) -> np.ndarr
     labels = [windows.labels[i] for i in indices]
     if labels and isinstance(labels[0], list):  # one label per position: pad like the inputs
         labels = [row + [IGNORE] * (width - len(row)) for row in labels]
-    return np.asarray(labels, dtype=np.int64)
+    floats = isinstance(labels[0], float)  # regression targets
+    return np.asarray(labels, dtype=np.float32 if floats else np.int64)
 
 
 class WindowOutputs:

@@ -16,6 +16,7 @@ from bertcli.tasks.base import HEAD_FILE, InputRequest, Task, head_file
 from bertcli.tasks.classification import ClassificationTask
 from bertcli.tasks.masked_lm import MaskedLMTask
 from bertcli.tasks.qa import QATask
+from bertcli.tasks.regression import RegressionTask
 from bertcli.tasks.tagging import TaggedWords, TaggingTask
 
 if TYPE_CHECKING:
@@ -88,7 +89,7 @@ def task_from_meta(
     )
 
 
-for _task in (ClassificationTask, TaggingTask, QATask, MaskedLMTask):
+for _task in (ClassificationTask, RegressionTask, TaggingTask, QATask, MaskedLMTask):
     register(_task)
 
 __all__ = [
@@ -97,6 +98,7 @@ __all__ = [
     "InputRequest",
     "MaskedLMTask",
     "QATask",
+    "RegressionTask",
     "TaggedWords",
     "TaggingTask",
     "Task",

@@ -35,7 +35,7 @@ def test_every_shipped_recipe_loads_and_validates(name: str) -> None:
     first = list_recipes()[name].read_text(encoding="utf-8").splitlines()[0]
     assert first == f"# bertcli finetune {name}"
     assert config.data.dataset, "a shipped recipe names its hub dataset"
-    if config.task != "qa":  # QA answers are spans, not labels
+    if config.task not in ("qa", "regression"):  # spans and scores, not labels
         assert config.data.label_names and len(config.data.label_names) >= 2
     # The recipe uses only known keys, and every key round-trips through the resolved config.
     assert yaml.safe_load(dump_config(config)) == config.to_dict()
