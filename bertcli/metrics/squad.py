@@ -18,8 +18,10 @@ _DESCRIPTION = """\
 Exact match and token-overlap F1 between predicted and reference answer texts after the
 official SQuAD normalisation (lower case, no punctuation, no articles a/an/the, single spaces),
 taking the best score over each question's references, in percent (0-100) like the official
-scripts. A question whose references are empty (or normalise to nothing) is unanswerable: only
-the empty prediction is right. HasAns_* and NoAns_* split the scores as SQuAD v2.0's script does.
+scripts. Configuration "v2" (SQuAD v2.0's script): a question whose references are empty (or
+normalise to nothing) is unanswerable and only the empty prediction is right; HasAns_* and NoAns_*
+split the scores. Configuration "v1" (v1.1's script): references are used as given, an answer
+that normalises to nothing has F1 0, and only exact and f1 are reported.
 """
 
 _INPUTS = """
@@ -41,26 +43,32 @@ def normalize_answer(text: str) -> str:
     return " ".join(_ARTICLES.sub(" ", text).split())
 
 
-def gold_answers(references: Sequence[str]) -> list[str]:
-    """References that survive normalisation, or [""] for an unanswerable question (v2 rule)."""
+def gold_answers(references: Sequence[str], v2: bool = True) -> list[str]:
+    """v2: references that survive normalisation, or [""] for an unanswerable question; v1.1
+    keeps every reference as given (its script has no unanswerable questions)."""
+    if not v2:
+        return list(references)
     return [ref for ref in references if normalize_answer(ref)] or [""]
 
 
-def exact_score(prediction: str, references: Sequence[str]) -> float:
+def exact_score(prediction: str, references: Sequence[str], v2: bool = True) -> float:
     """1.0 if the prediction equals any reference after normalisation, else 0.0."""
     pred = normalize_answer(prediction)
-    return float(any(pred == normalize_answer(ref) for ref in gold_answers(references)))
+    return float(any(pred == normalize_answer(ref) for ref in gold_answers(references, v2)))
 
 
-def f1_score(prediction: str, references: Sequence[str]) -> float:
+def f1_score(prediction: str, references: Sequence[str], v2: bool = True) -> float:
     """The best bag-of-tokens F1 of the prediction against any reference, in [0, 1]."""
     pred = normalize_answer(prediction).split()
-    return max(_f1(pred, normalize_answer(ref).split()) for ref in gold_answers(references))
+    golds = gold_answers(references, v2)
+    return max(_f1(pred, normalize_answer(ref).split(), v2) for ref in golds)
 
 
-def _f1(pred: list[str], gold: list[str]) -> float:
-    if not pred or not gold:
+def _f1(pred: list[str], gold: list[str], v2: bool = True) -> float:
+    if v2 and (not pred or not gold):
         # Empty against empty is right (a correct "no answer"); empty against text is wrong.
+        # The v1.1 script has no such case: an answer that normalises to nothing shares no
+        # token with anything and scores F1 0 (though exact match 1 against an empty one).
         return float(pred == gold)
     common = sum((Counter(pred) & Counter(gold)).values())
     if common == 0:
@@ -83,10 +91,14 @@ class SquadScores(evaluate.Metric):
     def _compute(
         self, predictions: Sequence[str], references: Sequence[Sequence[str]]
     ) -> dict[str, Any]:
-        exact = [exact_score(p, refs) for p, refs in zip(predictions, references, strict=True)]
-        f1 = [f1_score(p, refs) for p, refs in zip(predictions, references, strict=True)]
-        has_answer = [gold_answers(refs) != [""] for refs in references]
+        v2 = self.config_name != "v1"
+        pairs = list(zip(predictions, references, strict=True))
+        exact = [exact_score(p, refs, v2) for p, refs in pairs]
+        f1 = [f1_score(p, refs, v2) for p, refs in pairs]
         result = _split(exact, f1, range(len(exact)), "")
+        if not v2:  # the v1.1 script reports exact match and F1 only
+            return result
+        has_answer = [gold_answers(refs) != [""] for refs in references]
         has = [i for i, answerable in enumerate(has_answer) if answerable]
         no = [i for i, answerable in enumerate(has_answer) if not answerable]
         if has:
@@ -105,10 +117,13 @@ def _split(exact: list[float], f1: list[float], indices: Sequence[int], prefix: 
     }
 
 
-def squad_metrics(predicted_texts: Sequence[str], references: Sequence[Sequence[str]]) -> dict:
-    """Score predicted answer texts against reference lists; a JSON-serialisable dict.
+def squad_metrics(
+    predicted_texts: Sequence[str], references: Sequence[Sequence[str]], *, v2: bool = True
+) -> dict:
+    """Score predicted answer texts against reference lists with the official v2.0 rules, or the
+    v1.1 rules (`v2=False`); a JSON-serialisable dict.
 
-    Keys: exact, f1 (percent), num_examples, and the HasAns_*/NoAns_* splits when present.
+    Keys: exact, f1 (percent), num_examples, and (v2) the HasAns_*/NoAns_* splits when present.
     """
     check_pairs(predicted_texts, references)
     for index, (pred, refs) in enumerate(zip(predicted_texts, references, strict=True), start=1):
@@ -121,7 +136,7 @@ def squad_metrics(predicted_texts: Sequence[str], references: Sequence[Sequence[
             )
     # keep_in_memory: nothing to share across processes, so skip the arrow cache files.
     raw = run_metric(
-        SquadScores(keep_in_memory=True),
+        SquadScores(config_name="v2" if v2 else "v1", keep_in_memory=True),
         list(predicted_texts),
         [list(refs) for refs in references],
     )

@@ -261,7 +261,9 @@ class QATask(Task):
             threshold, _ = tune_null_threshold(predictions, examples)
             texts = ["" if -a.null_margin > threshold else a.text for a in predictions]
             extra["null_threshold"] = threshold
-        return {**squad_metrics(texts, [e.answers for e in examples]), **extra}
+        # SQuAD v1.1 data is scored by the v1.1 script's rules, v2 data by v2.0's.
+        answers = [e.answers for e in examples]
+        return {**squad_metrics(texts, answers, v2=self.version_2), **extra}
 
     def adopt(self, metrics: dict[str, Any]) -> None:
         """SQuAD v2: the threshold tuned on validation is applied to test and saved."""

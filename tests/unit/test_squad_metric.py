@@ -77,3 +77,17 @@ def test_bad_inputs_are_data_errors() -> None:
         squad_metrics(["a"], [["a"], ["b"]])
     with pytest.raises(DataError, match=r"question 1: references must be a list"):
         squad_metrics(["a"], ["a"])  # type: ignore[list-item]
+
+
+def test_v1_rules_differ_from_v2_on_answers_that_normalise_to_nothing() -> None:
+    # The reference "The" and the prediction "a" both normalise to "": v1.1's script counts an
+    # exact match but no shared token (F1 0); v2.0's treats the question as unanswerable and
+    # the empty prediction as right (F1 100).
+    v1 = squad_metrics(["a"], [["The"]], v2=False)
+    v2 = squad_metrics(["a"], [["The"]])
+    assert (v1["exact"], v1["f1"]) == (100.0, 0.0)
+    assert (v2["exact"], v2["f1"]) == (100.0, 100.0)
+    assert "HasAns_f1" not in v1 and v2["NoAns_total"] == 1, "only v2 splits HasAns/NoAns"
+    # Answerable questions score the same under both rules.
+    same = (["Denver Broncos"], [["Denver Broncos", "the Broncos"]])
+    assert squad_metrics(*same, v2=False)["f1"] == squad_metrics(*same)["f1"] == 100.0
