@@ -40,6 +40,8 @@ class Answer:
     end: int
     score: float
     null_margin: float
+    # v2: the best span's text even when the threshold answered "" (what `best_f1` re-tunes).
+    best_span: str = ""
 
 
 def best_answers(
@@ -141,9 +143,10 @@ def _choose(
     margin = best - null_score
     v2 = null_threshold is not None
     probabilities = _softmax([*scores, null_score] if v2 else scores)
+    span = context[ranked[0][0][0] : ranked[0][0][1]] if ranked else ""
     if not ranked or (v2 and null_score - best > null_threshold):  # type: ignore[operator]
         score = float(probabilities[-1]) if v2 else 0.0
-        return Answer("", NO_ANSWER, NO_ANSWER, score, margin)
+        return Answer("", NO_ANSWER, NO_ANSWER, score, margin, span)
     (char_start, char_end), _ = ranked[0]
     return Answer(
         context[char_start:char_end], char_start, char_end, float(probabilities[0]), margin

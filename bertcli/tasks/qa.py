@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -261,6 +261,13 @@ class QATask(Task):
             threshold, _ = tune_null_threshold(predictions, examples)
             texts = ["" if -a.null_margin > threshold else a.text for a in predictions]
             extra["null_threshold"] = threshold
+        elif self.version_2:
+            # Scores use the threshold tuned on validation. What the best threshold for these
+            # very questions would give is reported beside them, as the official v2.0 script's
+            # best_f1 does, and never replaces them.
+            spans = [replace(a, text=a.text or a.best_span) for a in predictions]
+            best_threshold, best_f1 = tune_null_threshold(spans, examples)
+            extra.update({"best_f1": round(best_f1, 4), "best_f1_threshold": best_threshold})
         # SQuAD v1.1 data is scored by the v1.1 script's rules, v2 data by v2.0's.
         answers = [e.answers for e in examples]
         return {**squad_metrics(texts, answers, v2=self.version_2), **extra}

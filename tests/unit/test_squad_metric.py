@@ -91,3 +91,25 @@ def test_v1_rules_differ_from_v2_on_answers_that_normalise_to_nothing() -> None:
     # Answerable questions score the same under both rules.
     same = (["Denver Broncos"], [["Denver Broncos", "the Broncos"]])
     assert squad_metrics(*same, v2=False)["f1"] == squad_metrics(*same)["f1"] == 100.0
+
+
+def test_v2_eval_keeps_the_saved_threshold_and_reports_best_f1_beside_it() -> None:
+    from bertcli.data.squad import QAExample
+    from bertcli.qa_answers import NO_ANSWER, Answer
+    from bertcli.tasks.qa import QATask
+
+    task = QATask.build([], 64, {"version_2": True, "null_threshold": 0.0})
+    examples = [
+        QAExample("1", "q", "Denver won.", ["Denver"], [0], "dev:1"),
+        QAExample("2", "q", "Nobody won.", [], [], "dev:2"),
+    ]
+    # The saved threshold (0) dropped question 1's span (null beat it by 1 logit): F1 0 there.
+    answers = [
+        Answer("", NO_ANSWER, NO_ANSWER, 0.7, -1.0, best_span="Denver"),
+        Answer("", NO_ANSWER, NO_ANSWER, 0.9, -3.0, best_span="Nobody"),
+    ]
+    scores = task.metrics(answers, examples)
+    assert scores["f1"] == 50.0, "scored with the saved threshold, not one tuned here"
+    assert "null_threshold" not in scores
+    # A threshold between the margins (1 and 3) answers question 1 and keeps 2 empty: 100.
+    assert scores["best_f1"] == 100.0 and 1.0 < scores["best_f1_threshold"] < 3.0
