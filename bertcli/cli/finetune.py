@@ -10,11 +10,22 @@ import typer
 from bertcli.cli.common import parse_overrides, report_errors
 from bertcli.cli.options import (
     AggregateOpt,
+    BatchSizeOpt,
+    EpochsOpt,
     LongInputsOpt,
+    LrOpt,
+    MaxLengthOpt,
+    MaxStepsOpt,
     MaxWindowsOpt,
-    Precision,
+    ModelOpt,
+    OverwriteOpt,
+    ResumeOpt,
+    SeedOpt,
+    SetOpt,
     StrideOpt,
+    TrainPrecisionOpt,
     long_input_settings,
+    training_overrides,
 )
 
 
@@ -23,26 +34,20 @@ def finetune(
     recipe: Annotated[
         str, typer.Argument(help="Recipe name (see `bertcli recipes list`) or a YAML file.")
     ],
-    model: Annotated[
-        str | None,
-        typer.Option(help="Hub model name, local model directory, or 'minilm' (embedded)."),
-    ] = None,
+    model: ModelOpt = None,
     train: Annotated[str | None, typer.Option(help="Training file or hub split.")] = None,
     validation: Annotated[str | None, typer.Option(help="Validation file or hub split.")] = None,
     test: Annotated[str | None, typer.Option(help="Test file or hub split.")] = None,
     output_dir: Annotated[
         Path | None, typer.Option("--output-dir", "-o", help="Default: runs/<recipe>.")
     ] = None,
-    epochs: Annotated[float | None, typer.Option(help="Training epochs.")] = None,
-    max_steps: Annotated[int | None, typer.Option(help="Stop after N optimizer steps.")] = None,
-    batch_size: Annotated[int | None, typer.Option(help="Examples per device per step.")] = None,
-    lr: Annotated[float | None, typer.Option(help="Peak learning rate.")] = None,
-    max_length: Annotated[int | None, typer.Option(help="Tokens per window.")] = None,
-    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
-    precision: Annotated[
-        Precision | None,
-        typer.Option(help="auto picks bf16 on GPUs and on CPUs with AVX-512 BF16/AMX."),
-    ] = None,
+    epochs: EpochsOpt = None,
+    max_steps: MaxStepsOpt = None,
+    batch_size: BatchSizeOpt = None,
+    lr: LrOpt = None,
+    max_length: MaxLengthOpt = None,
+    seed: SeedOpt = None,
+    precision: TrainPrecisionOpt = None,
     crf: Annotated[
         bool,
         typer.Option("--crf", help="Tagging: a CRF head (Viterbi decoding) instead of linear."),
@@ -59,20 +64,9 @@ def finetune(
         str | None,
         typer.Option(help="Log to tensorboard, wandb and/or mlflow (comma-separated)."),
     ] = None,
-    set_: Annotated[
-        list[str] | None,
-        typer.Option("--set", help="Override any recipe key: dotted.key=value (repeatable)."),
-    ] = None,
-    resume: Annotated[
-        bool | None,
-        typer.Option(
-            "--resume/--no-resume",
-            help="Resume from the last checkpoint (default: when the output dir has one).",
-        ),
-    ] = None,
-    overwrite: Annotated[
-        bool, typer.Option(help="Delete the output directory first and start over.")
-    ] = False,
+    set_: SetOpt = None,
+    resume: ResumeOpt = None,
+    overwrite: OverwriteOpt = False,
 ) -> None:
     """Fine-tune a pretrained BERT on a recipe's data and save the model directory.
 
@@ -82,24 +76,26 @@ def finetune(
 
     overrides = parse_overrides(
         **{
-            "model.name": model,
             "data.train": train,
             "data.validation": validation,
             "data.test": test,
             "train.output_dir": str(output_dir) if output_dir else None,
-            "train.epochs": epochs,
-            "train.max_steps": max_steps,
-            "train.batch_size": batch_size,
-            "train.lr": lr,
-            "train.max_length": max_length,
-            "train.seed": seed,
-            "train.precision": precision.value if precision else None,
             "train.head_lr": head_lr,
             "tagging.head": "crf" if crf else None,
             "train.report_to": report_to,
-            # A model the user names is never swapped for the embedded one when offline.
-            "model.offline_fallback": False if model else None,
         }
+    )
+    overrides.update(
+        training_overrides(
+            model=model,
+            epochs=epochs,
+            max_steps=max_steps,
+            batch_size=batch_size,
+            lr=lr,
+            max_length=max_length,
+            seed=seed,
+            precision=precision,
+        )
     )
     long = long_input_settings(long_inputs, aggregate, None, max_windows)
     overrides.update({f"long_inputs.{key}": value for key, value in long.items()})

@@ -74,3 +74,55 @@ def long_input_settings(
         "max_windows": max_windows,
     }
     return {key: value for key, value in given.items() if value is not None}
+
+
+# The training flags `finetune` and `pretrain` share.
+ModelOpt = Annotated[
+    str | None,
+    typer.Option(help="Hub model name, local model directory, or 'minilm' (embedded)."),
+]
+EpochsOpt = Annotated[float | None, typer.Option(help="Training epochs.")]
+MaxStepsOpt = Annotated[int | None, typer.Option(help="Stop after N optimizer steps.")]
+BatchSizeOpt = Annotated[int | None, typer.Option(help="Examples per device per step.")]
+LrOpt = Annotated[float | None, typer.Option(help="Peak learning rate.")]
+MaxLengthOpt = Annotated[int | None, typer.Option(help="Tokens per window.")]
+SeedOpt = Annotated[int | None, typer.Option(help="Random seed.")]
+TrainPrecisionOpt = Annotated[
+    Precision | None,
+    typer.Option(help="auto picks bf16 on GPUs and on CPUs with AVX-512 BF16/AMX."),
+]
+SetOpt = Annotated[
+    list[str] | None,
+    typer.Option("--set", help="Override any recipe key: dotted.key=value (repeatable)."),
+]
+ResumeOpt = Annotated[
+    bool | None,
+    typer.Option(
+        "--resume/--no-resume",
+        help="Resume from the last checkpoint (default: when the output dir has one).",
+    ),
+]
+OverwriteOpt = Annotated[
+    bool, typer.Option(help="Replace an earlier run in the output directory and start over.")
+]
+
+
+def training_overrides(**flags: Any) -> dict[str, Any]:
+    """The shared training flags as dotted config keys (the ones given)."""
+    keys = {
+        "model": "model.name",
+        "epochs": "train.epochs",
+        "max_steps": "train.max_steps",
+        "batch_size": "train.batch_size",
+        "lr": "train.lr",
+        "max_length": "train.max_length",
+        "seed": "train.seed",
+        "precision": "train.precision",
+    }
+    out = {keys[name]: value for name, value in flags.items() if value is not None}
+    if "train.precision" in out:
+        out["train.precision"] = out["train.precision"].value
+    if flags.get("model"):
+        # A model the user names is never swapped for the embedded one when offline.
+        out["model.offline_fallback"] = False
+    return out
