@@ -115,8 +115,9 @@ def main() -> None:
         speed, n_sentences = predict_speed(out, heldout, work)
         argmax_ms, viterbi_ms = decode_cost(out, heldout)
         rows[head] = {
-            "heldout_f1": metrics["test"]["f1"],
-            "dev_f1": metrics["validation"]["f1"],
+            "heldout_f1": metrics["test"]["f1_conlleval"],
+            "heldout_f1_strict": metrics["test"]["f1_strict"],
+            "dev_f1": metrics["validation"]["f1_conlleval"],
             "per_type_f1": {k: v["f1"] for k, v in metrics["test"]["per_type"].items()},
             "train_samples_per_s": metrics["train_samples_per_second"],
             "wall_minutes": metrics["wall_seconds"] / 60,
@@ -133,8 +134,9 @@ def main() -> None:
     for column in ("", "linear", "crf", "crf / linear"):
         table.add_column(column, justify="right")
     lines = (
-        ("entity F1 (held-out)", "heldout_f1", "{:.4f}"),
-        ("entity F1 (dev)", "dev_f1", "{:.4f}"),
+        ("entity F1, conlleval (held-out)", "heldout_f1", "{:.4f}"),
+        ("entity F1, strict IOB2 (held-out)", "heldout_f1_strict", "{:.4f}"),
+        ("entity F1, conlleval (dev)", "dev_f1", "{:.4f}"),
         ("train samples/s", "train_samples_per_s", "{:.1f}"),
         ("finetune wall, min", "wall_minutes", "{:.1f}"),
         ("predict sentences/s", "predict_sentences_per_s", "{:.1f}"),

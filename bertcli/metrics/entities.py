@@ -1,4 +1,5 @@
-"""Entities of an IOB2 tag sequence (seqeval's strict rules); light, so prediction can use it."""
+"""Entities of an IOB2 tag sequence, by seqeval's strict rules or conlleval's; light, so
+prediction can use it."""
 
 from __future__ import annotations
 
@@ -11,8 +12,11 @@ Entity = tuple[str, int, int]
 _TAG_HINT = "convert the tags to IOB2 first with bertcli.data.conll.to_iob2"
 
 
-def get_entities(tags: Sequence[str]) -> list[Entity]:
-    """Entities of one IOB2 sentence as (type, start, end inclusive), in order of start."""
+def get_entities(tags: Sequence[str], lenient: bool = False) -> list[Entity]:
+    """Entities of one IOB2 sentence as (type, start, end inclusive), in order of start.
+
+    Strict (seqeval's strict mode): only B-X opens an entity. Lenient (conlleval.pl, the CoNLL
+    papers, seqeval's default): an I-X after O or after another type opens one too."""
     entities = []
     kind: str | None = None  # type of the entity being extended, None outside one
     start = 0
@@ -23,7 +27,8 @@ def get_entities(tags: Sequence[str]) -> list[Entity]:
         if kind is not None:
             entities.append((kind, start, position - 1))
         # Strict mode: only B- opens an entity; an I- that continues nothing is dropped.
-        kind, start = (tag_kind, position) if prefix == "B" else (None, position)
+        opens = prefix == "B" or (lenient and prefix == "I")
+        kind, start = (tag_kind, position) if opens else (None, position)
     if kind is not None:
         entities.append((kind, start, len(tags) - 1))
     return entities

@@ -1,4 +1,4 @@
-"""Entity-level precision/recall/F1 for IOB2 tags, matching seqeval's strict mode."""
+"""Entity-level precision/recall/F1 for IOB2 tags: conlleval's rules and seqeval's strict mode."""
 
 from __future__ import annotations
 
@@ -14,9 +14,10 @@ from bertcli.metrics.entities import _TAG_HINT, _is_iob2, get_entities
 from bertcli.metrics.runner import check_pairs, metric_info, run_metric
 
 _DESCRIPTION = """\
-Micro-averaged and per-type entity precision, recall and F1 for IOB2 tag sequences, with
-seqeval's strict semantics: an entity is a B-X followed by any I-X of the same type, a stray
-I-X starts nothing, and a predicted entity counts only if its span and type match exactly.
+Micro-averaged and per-type entity precision, recall and F1 for IOB2 tag sequences. Config
+"strict" (seqeval's strict mode): an entity is a B-X followed by any I-X of the same type and a
+stray I-X starts nothing. Config "conlleval" (conlleval.pl): an I-X after O or after another type
+starts an entity too. A predicted entity counts only if its span and type match exactly.
 """
 
 _INPUTS = """
@@ -63,8 +64,9 @@ class EntityF1(evaluate.Metric):
         for index, (pred, ref) in enumerate(zip(predictions, references, strict=True)):
             if len(pred) != len(ref):
                 raise ValueError(f"sentence {index + 1}: {len(pred)} predicted, {len(ref)} true")
-            pred_entities = set(get_entities(pred))
-            true_entities = set(get_entities(ref))
+            lenient = self.config_name == "conlleval"
+            pred_entities = set(get_entities(pred, lenient))
+            true_entities = set(get_entities(ref, lenient))
             hits.update(kind for kind, _, _ in pred_entities & true_entities)
             predicted.update(kind for kind, _, _ in pred_entities)
             support.update(kind for kind, _, _ in true_entities)
@@ -91,12 +93,11 @@ def entity_metrics(predictions: list[list[str]], references: list[list[str]]) ->
     if bad:
         shown = ", ".join(repr(tag) for tag in bad[:5])
         raise DataError(f"tags {shown} are not IOB2 (O, B-TYPE or I-TYPE)", hint=_TAG_HINT)
-    # keep_in_memory: nothing to share across processes, so skip the arrow cache files.
-    raw = run_metric(EntityF1(keep_in_memory=True), predictions, references)
-    return {
-        "precision": raw["precision"],
-        "recall": raw["recall"],
-        "f1": raw["f1"],
-        "num_sentences": len(references),
-        "per_type": raw["per_type"],
-    }
+    # Both conventions, named: conlleval's (the CoNLL-2003 papers' and seqeval's default) is
+    # the main one; strict IOB2 beside it. keep_in_memory: no arrow cache files to share.
+    scores: dict[str, Any] = {}
+    for rules in ("conlleval", "strict"):
+        raw = run_metric(EntityF1(config_name=rules, keep_in_memory=True), predictions, references)
+        scores.update({f"{k}_{rules}": raw[k] for k in ("precision", "recall", "f1")})
+        scores["per_type" if rules == "conlleval" else "per_type_strict"] = raw["per_type"]
+    return {**scores, "num_sentences": len(references)}

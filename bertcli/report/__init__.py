@@ -152,7 +152,7 @@ def write_eval_report(
         section = mistakes_section(mistakes, "for tasks that have one")
         section.title = f"{name}: {section.title}"
         sections.append(section)
-        main = next((k for k in ("accuracy", "f1", "exact") if k in scores), None)
+        main = next((k for k in ("accuracy", "f1_conlleval", "f1", "exact") if k in scores), None)
         if main:
             cards.append((f"{Path(name).name} {main}", _fmt(scores[main])))
     path.write_text(render(f"Evaluation: {model}", "bertcli eval", cards, sections), "utf-8")

@@ -53,7 +53,7 @@ class TaggingTask(Task):
 
     name = "tagging"
     section = "tagging"
-    main_metric = "f1"
+    main_metric = "f1_conlleval"  # CoNLL-2003's convention; f1_strict is reported beside it
     token_level = True
     auto_class = "AutoModelForTokenClassification"
     # CRF transition scores learn too slowly at an encoder's rate.

@@ -38,7 +38,7 @@ def test_ner_on_real_conll_finds_people_and_places(tmp_path: Path) -> None:
         "--validation", str(valid), "--max-steps", "150", "--crf", "--output-dir", str(out),
     )  # fmt: skip
     metrics = json.loads((out / "metrics.json").read_text())
-    assert metrics["validation"]["f1"] > 0.7, metrics["validation"]
+    assert metrics["validation"]["f1_conlleval"] > 0.7, metrics["validation"]
     line = "Angela Merkel visited Paris on Tuesday."
     (row,) = [json.loads(x) for x in bertcli("predict", "--model", str(out), "-", stdin=line + "\n")
               .stdout.splitlines()]  # fmt: skip

@@ -36,8 +36,8 @@ def test_get_entities_rejects_non_iob2_tags() -> None:
         get_entities(["O", "S-PER"])
 
 
-def _scores(result: dict) -> tuple[float, float, float]:
-    return result["precision"], result["recall"], result["f1"]
+def _scores(result: dict, rules: str = "strict") -> tuple[float, float, float]:
+    return tuple(result[f"{key}_{rules}"] for key in ("precision", "recall", "f1"))  # type: ignore[return-value]
 
 
 def test_perfect_prediction() -> None:
@@ -79,9 +79,25 @@ def test_stray_inside_tag_opens_no_entity() -> None:
     preds = [["O", "I-PER", "I-PER", "O"]]
     result = entity_metrics(preds, refs)
     assert _scores(result) == (0.0, 0.0, 0.0)
-    assert result["per_type"] == {"PER": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}}
+    strict = {"PER": {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 1}}
+    assert result["per_type_strict"] == strict
     # A stray I- in the reference is not a gold entity either.
-    assert entity_metrics([["B-PER"]], [["I-PER"]])["per_type"]["PER"]["support"] == 0
+    assert entity_metrics([["B-PER"]], [["I-PER"]])["per_type_strict"]["PER"]["support"] == 0
+    # conlleval (the main score) opens an entity at I-PER after O: the prediction is right.
+    assert _scores(result, "conlleval") == (1.0, 1.0, 1.0)
+    assert entity_metrics([["B-PER"]], [["I-PER"]])["per_type"]["PER"]["support"] == 1
+
+
+def test_conlleval_and_strict_differ_only_where_an_inside_tag_opens_an_entity() -> None:
+    refs = [["B-PER", "I-PER", "O", "B-LOC", "O", "B-ORG", "I-ORG"]]
+    # I-LOC after O and I-MISC after ORG open entities only under conlleval's rules
+    preds = [["B-PER", "I-PER", "O", "I-LOC", "O", "B-ORG", "I-MISC"]]
+    result = entity_metrics(preds, refs)
+    # strict: PER right; LOC never opened; ORG is (5, 5) vs gold (5, 6): 1 of 2 predicted, 1 of 3
+    assert _scores(result) == pytest.approx((1 / 2, 1 / 3, 2 * 1 / (2 + 3)))
+    # conlleval: PER and LOC right; ORG (5, 5) and MISC (6, 6) wrong: 2 of 4 predicted, 2 of 3
+    assert _scores(result, "conlleval") == pytest.approx((2 / 4, 2 / 3, 2 * 2 / (4 + 3)))
+    assert set(result["per_type"]) == {"PER", "LOC", "ORG", "MISC"}
 
 
 def test_no_entities_anywhere_is_zero_not_nan() -> None:
@@ -149,7 +165,7 @@ def test_matches_seqeval_strict_on_random_cases() -> None:
         fields = {"precision": "precision", "recall": "recall", "f1": "f1-score"}
         ours_flat = {
             (kind, ours_key): scores[ours_key]
-            for kind, scores in ours["per_type"].items()
+            for kind, scores in ours["per_type_strict"].items()
             for ours_key in (*fields, "support")
         }
         theirs_flat = {

@@ -85,10 +85,10 @@ def tagging_runs(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
 def test_tagger_learns_entities_and_reports_entity_f1(tagging_runs, head) -> None:
     result = tagging_runs[head]
     validation = result.metrics["validation"]
-    assert validation["f1"] >= 0.9, validation
+    assert validation["f1_conlleval"] >= 0.9, validation
     assert set(validation["per_type"]) == {"PER", "LOC"}
     saved = json.loads((result.output_dir / "metrics.json").read_text())
-    assert saved["validation"]["f1"] == validation["f1"]
+    assert saved["validation"]["f1_conlleval"] == validation["f1_conlleval"]
     meta = json.loads((result.output_dir / "bertcli.json").read_text())
     assert meta["task"] == "tagging" and meta["tagging"]["head"] == head
     assert meta["labels"] == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
@@ -103,7 +103,8 @@ def test_saved_tagger_reloads_for_eval_with_the_same_scores(tagging_runs, head) 
     finally:
         configure(quiet=False)
     (again,) = scores.values()
-    assert again["f1"] == pytest.approx(result.metrics["validation"]["f1"])
+    assert again["f1_conlleval"] == pytest.approx(result.metrics["validation"]["f1_conlleval"])
+    assert again["f1_strict"] == pytest.approx(result.metrics["validation"]["f1_strict"])
 
 
 def test_predict_prints_entities_with_offsets_into_each_line(tagging_runs, tmp_path) -> None:
