@@ -1,13 +1,14 @@
-"""NER on CoNLL-2003: linear vs CRF head with the embedded MiniLM, same budget, side by side.
+"""NER on CoNLL-2003: linear, CRF and GlobalPointer heads on the embedded MiniLM, same budget.
 
-Both heads fine-tune on `conll2003/train.txt`. The validation file (eng.testa) is split by
+Every head fine-tunes on `conll2003/train.txt`. The validation file (eng.testa) is split by
 document: even documents pick the best checkpoint, odd documents are a held-out test set that
 neither training nor checkpoint selection ever sees. Reported per head: entity F1 (held-out and
 validation), training samples/s, prediction sentences/s (`bertcli predict` over the held-out
-sentences) and the cost of decoding (Viterbi vs argmax on the same emission scores).
+sentences) and the cost of decoding (argmax, Viterbi, or reading span scores above 0).
 
-    python benchmarks/ner.py                  # 2 x about 8 min on 2 CPU cores
+    python benchmarks/ner.py                  # 3 x about 8 min on 2 CPU cores
     python benchmarks/ner.py --epochs 0.2     # quick look
+    python benchmarks/ner.py --heads linear,globalpointer
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def train(args: argparse.Namespace, head: str, dev: Path, heldout: Path, out: Pa
         "--model", "minilm", "--train", str(args.data / "train.txt"),
         "--validation", str(dev), "--test", str(heldout), "--output-dir", str(out),
         "--epochs", str(args.epochs),
-        *(["--crf"] if head == "crf" else []),
+        "--head", head,
     ]  # fmt: skip
     started = time.perf_counter()
     subprocess.run(command, check=True, env=ENV)
@@ -73,7 +74,8 @@ def predict_speed(model: Path, heldout: Path, work: Path) -> tuple[float, int]:
 
 
 def decode_cost(model: Path, heldout: Path) -> tuple[float, float]:
-    """Milliseconds per 1,000 sentences to turn emissions into tags: argmax vs Viterbi."""
+    """Milliseconds per 1,000 sentences to turn the head's scores into entities: argmax, and
+    the head's own decoder (Viterbi for a CRF, spans above 0 for GlobalPointer)."""
     from bertcli.data.conll import read_conll
     from bertcli.data.load import Example
     from bertcli.data.tagging import join_words
@@ -87,12 +89,14 @@ def decode_cost(model: Path, heldout: Path) -> tuple[float, float]:
     windows = predictor.task.windows(predictor.tokenizer, examples)
     logits = predictor.window_logits(windows)
     task = predictor.task
-    crf, timings = task.crf, []
+    crf, head, timings = task.crf, task.head, []
     for scores in (None, crf):
         task.crf = scores
         started = time.perf_counter()
         task.predict(logits, windows, examples)
         timings.append((time.perf_counter() - started) * 1000 / len(examples) * 1000)
+        if head == "globalpointer":  # span scores have no argmax decoding
+            return timings[0], timings[0]
     task.crf = crf
     return timings[0], timings[1]
 
@@ -101,6 +105,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA)
     parser.add_argument("--epochs", type=float, default=3.0)
+    parser.add_argument("--heads", default="linear,crf,globalpointer", help="comma-separated")
     args = parser.parse_args()
 
     from rich.console import Console
@@ -109,7 +114,8 @@ def main() -> None:
     work = Path(tempfile.mkdtemp(prefix="bench-ner-"))
     dev, heldout = split_documents(args.data / "valid.txt", work)
     rows = {}
-    for head in ("linear", "crf"):
+    heads = args.heads.split(",")
+    for head in heads:
         out = work / head
         metrics = train(args, head, dev, heldout, out)
         speed, n_sentences = predict_speed(out, heldout, work)
@@ -122,7 +128,7 @@ def main() -> None:
             "train_samples_per_s": metrics["train_samples_per_second"],
             "wall_minutes": metrics["wall_seconds"] / 60,
             "predict_sentences_per_s": speed,
-            "decode_ms_per_1k": viterbi_ms if head == "crf" else argmax_ms,
+            "decode_ms_per_1k": argmax_ms if head == "linear" else viterbi_ms,
             "argmax_ms_per_1k": argmax_ms,
             "steps": metrics["steps"],
         }
@@ -131,7 +137,8 @@ def main() -> None:
         title=f"CoNLL-2003 NER, embedded MiniLM, {args.epochs:g} epochs each; F1 on "
         f"{n_sentences} held-out eng.testa sentences"
     )
-    for column in ("", "linear", "crf", "crf / linear"):
+    others = [h for h in heads if h != heads[0]]
+    for column in ("", *heads, *(f"{h} / {heads[0]}" for h in others)):
         table.add_column(column, justify="right")
     lines = (
         ("entity F1, conlleval (held-out)", "heldout_f1", "{:.4f}"),
@@ -143,8 +150,9 @@ def main() -> None:
         ("decode ms / 1k sentences", "decode_ms_per_1k", "{:.1f}"),
     )
     for label, key, fmt in lines:
-        linear, crf = rows["linear"][key], rows["crf"][key]
-        table.add_row(label, fmt.format(linear), fmt.format(crf), f"{crf / linear:.2f}x")
+        base = rows[heads[0]][key]
+        ratios = [f"{rows[h][key] / base:.2f}x" if base else "-" for h in others]
+        table.add_row(label, *(fmt.format(rows[h][key]) for h in heads), *ratios)
     Console().print(table)
     print(json.dumps({"n_heldout": n_sentences, "epochs": args.epochs, "rows": rows}))
 

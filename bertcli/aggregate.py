@@ -55,3 +55,24 @@ def word_scores(
             words, positions = np.asarray(pairs, dtype=np.int64).T
             out[example_index[window]][words] = window_logits[window][positions]
     return out
+
+
+def decode_spans(
+    scores: np.ndarray, positions: Sequence[int], owned: Sequence[int]
+) -> list[tuple[int, int, int, float]]:
+    """Entities in one window's (length, length, types) span scores: (first word, last word,
+    type, probability) for every pair of its words (first-piece `positions`) scored above 0
+    whose first word the window owns (`owned`: word numbers within the window)."""
+    at = np.asarray(positions, dtype=np.int64)
+    words = np.asarray(scores)[np.ix_(at, at)]  # (words, words, types)
+    keep = words > 0
+    keep &= np.triu(np.ones(keep.shape[:2], dtype=bool))[..., None]
+    own = np.zeros(len(at), dtype=bool)
+    own[list(owned)] = True
+    keep &= own[:, None, None]
+    firsts, lasts, kinds = np.nonzero(keep)
+    probs = 1.0 / (1.0 + np.exp(-words[firsts, lasts, kinds].astype(np.float64)))
+    return [
+        (int(a), int(b), int(k), round(float(p), 6))
+        for a, b, k, p in zip(firsts, lasts, kinds, probs, strict=True)
+    ]

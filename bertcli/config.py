@@ -18,7 +18,7 @@ from bertcli.errors import ConfigError
 # The task of a recipe that names none, and of models saved before bertcli.json named one.
 DEFAULT_TASK = "classification"
 ON_MISMATCH = ("error", "skip")
-TAGGING_HEADS = ("linear", "crf")
+TAGGING_HEADS = ("linear", "crf", "globalpointer")
 TEXT_FORMATS = ("lines", "paragraphs")
 PRECISIONS = ("auto", "bf16", "fp16", "no")
 POOLINGS = ("cls", "mean")
@@ -227,7 +227,11 @@ class LongInputsConfig:
 
 @dataclass
 class TaggingConfig:
-    head: str = _f("linear", "Tagging head: linear (softmax per word) or crf (linear-chain CRF)")
+    head: str = _f(
+        "linear",
+        "Tagging head: linear (softmax per word), crf (linear-chain CRF) or globalpointer "
+        "(a score per span and type: nested entities)",
+    )
     bio_constraints: bool = _f(True, "crf: forbid I-X after anything but B-X/I-X")
     label_all_subwords: bool = _f(
         False, "Train on every sub-word of a word (continuations as I-X), not only the first"
@@ -242,9 +246,9 @@ class TaggingConfig:
         problems: list[str] = []
         if self.head not in TAGGING_HEADS:
             problems.append(f"tagging.head: {self.head!r} is not one of {', '.join(TAGGING_HEADS)}")
-        if self.head == "crf" and self.label_all_subwords:
+        if self.head != "linear" and self.label_all_subwords:
             problems.append(
-                "tagging.label_all_subwords: the CRF runs over first sub-words only; "
+                f"tagging.label_all_subwords: the {self.head} head reads first sub-words only; "
                 "use it with head: linear"
             )
         if self.stride is not None and self.stride < 0:
@@ -303,6 +307,29 @@ class RegressionConfig:
 
 
 @dataclass
+class MultiLabelConfig:
+    separator: str = _f("|", "Separator of the labels in one cell of data.label_column (a|b)")
+    label_columns: list[str] = _f(
+        [], "One 0/1 column per label, named as the label (instead of data.label_column)"
+    )
+    threshold: float | None = _f(
+        None,
+        "Probability above which every label is predicted; default: one threshold per label, "
+        "tuned on validation for the best F1 and saved with the model",
+    )
+
+    def __post_init__(self) -> None:
+        problems: list[str] = []
+        if not self.separator:
+            problems.append("multilabel.separator: must not be empty")
+        if self.threshold is not None and not 0.0 < self.threshold < 1.0:
+            problems.append(f"multilabel.threshold: must be between 0 and 1, got {self.threshold}")
+        if len(set(self.label_columns)) != len(self.label_columns):
+            problems.append("multilabel.label_columns: a column is listed twice")
+        raise_all(problems)
+
+
+@dataclass
 class MaskedLMConfig:
     probability: float = _f(0.15, "Fraction of tokens chosen for prediction (BERT: 0.15)")
     mask: float = _f(0.8, "Of the chosen tokens, the fraction replaced by the mask token")
@@ -339,7 +366,8 @@ class RunConfig:
     name: str = _f("custom", "Recipe name (used for the default output dir and data lookup)")
     task: str = _f(
         DEFAULT_TASK,
-        "Task: classification, regression (a score per text or pair), tagging (a label per "
+        "Task: classification, multilabel (any number of labels per text), regression (a "
+        "score per text or pair), tagging (a label per "
         "word, e.g. NER), qa (extractive answers) or masked_lm (pre-training on unlabelled "
         "text, as `bertcli pretrain` sets it)",
     )
@@ -350,6 +378,7 @@ class RunConfig:
     tagging: TaggingConfig = field(default_factory=TaggingConfig)
     qa: QAConfig = field(default_factory=QAConfig)
     regression: RegressionConfig = field(default_factory=RegressionConfig)
+    multilabel: MultiLabelConfig = field(default_factory=MultiLabelConfig)
     mlm: MaskedLMConfig = field(default_factory=MaskedLMConfig)
 
     def __post_init__(self) -> None:

@@ -91,6 +91,11 @@ def _export_onnx(model: Any, path: Path, max_length: int, token_level: bool = Fa
     mask[1, -4:] = 0  # trace the padding path too
     names = ["input_ids", "attention_mask", "token_type_ids"]
     axes = {name: {0: "batch", 1: "sequence"} for name in names}
+    with torch.no_grad():
+        # Token-level heads score every position (span heads every pair of positions): each
+        # axis between the batch and the labels grows with the sequence.
+        ndim = wrapper(ids, mask, torch.zeros_like(ids)).ndim if token_level else 2
+    sequence_axes = {axis: "sequence" for axis in range(1, ndim - 1)}
     with torch.no_grad(), warnings.catch_warnings():
         # Tracer and deprecation warnings concern shapes we do not vary (encoder-only masks).
         warnings.simplefilter("ignore")
@@ -100,11 +105,7 @@ def _export_onnx(model: Any, path: Path, max_length: int, token_level: bool = Fa
             str(path),
             input_names=names,
             output_names=["logits"],
-            # Token-level heads score every position: their logits grow with the sequence.
-            dynamic_axes={
-                **axes,
-                "logits": {0: "batch", 1: "sequence"} if token_level else {0: "batch"},
-            },
+            dynamic_axes={**axes, "logits": {0: "batch", **sequence_axes}},
             opset_version=17,
             dynamo=False,
         )
@@ -178,14 +179,11 @@ def check_windows(
     source = check_data or meta.get("config", {}).get("data", {}).get("train")
     if source and Path(source).is_file():
         try:
-            examples = saved_task(meta).read_file(
-                source,
-                input_columns(meta),
-                meta.get("labels"),
-                with_labels=False,
-                limit=n,
+            task = task_from_meta(meta, None)
+            examples = task.read_file(
+                source, input_columns(meta), meta.get("labels"), with_labels=False, limit=n
             )
-            return task_from_meta(meta, None).windows(tokenizer, examples), str(source)
+            return task.windows(tokenizer, examples), str(source)
         except DataError:
             if check_data:
                 raise

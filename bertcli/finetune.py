@@ -129,10 +129,15 @@ def _set_class_weights(config: RunConfig, model: Any, data: Prepared) -> None:
 def _accelerator(config: RunConfig) -> Any:
     """CUDA when present, else the CPU, at the recipe's precision (auto: bf16 where fast)."""
     from accelerate import Accelerator
+    from accelerate.state import AcceleratorState
 
     from bertcli.precision import resolve_precision
     from bertcli.trackers import accelerator_options
 
+    # One process may fine-tune several times (--seeds, notebooks, tests): accelerate keeps the
+    # first run's precision for the process and refuses another, so its per-run state is dropped
+    # here. The process group (PartialState) stays, so `accelerate launch` runs are unaffected.
+    AcceleratorState._reset_state(reset_partial_state=False)
     device_type = "cuda" if _cuda() else "cpu"
     return Accelerator(
         mixed_precision=resolve_precision(config.train.precision, device_type),

@@ -241,8 +241,10 @@ class Trainer:
                 out = model(**{k: v for k, v in batch.items() if k != "labels"})
                 out = task.kept_outputs(out, batch.get("labels")).float()
                 if task.token_level:
-                    # Processes pad their batches to different widths; gathering needs one.
-                    out = self.acc.pad_across_processes(out, dim=1)
+                    # Processes pad their batches to different widths; gathering needs one
+                    # (on every sequence axis: span scores have two).
+                    for dim in range(1, out.ndim - 1):
+                        out = self.acc.pad_across_processes(out, dim=dim)
                 out, index = self.acc.gather_for_metrics((out, batch["window_index"]))
                 outputs.add(out.cpu().numpy(), index.tolist())
         model.train()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from enum import Enum
 from pathlib import Path
 from typing import Annotated
 
@@ -27,6 +28,9 @@ from bertcli.cli.options import (
     long_input_settings,
     training_overrides,
 )
+from bertcli.config import TAGGING_HEADS
+
+TaggingHead = Enum("TaggingHead", {name: name for name in TAGGING_HEADS}, type=str)  # type: ignore[misc]
 
 
 @report_errors
@@ -52,6 +56,13 @@ def finetune(
         bool,
         typer.Option("--crf", help="Tagging: a CRF head (Viterbi decoding) instead of linear."),
     ] = False,
+    head: Annotated[
+        TaggingHead | None,
+        typer.Option(
+            help="Tagging head: linear (softmax per word), crf (Viterbi) or globalpointer (a "
+            "score per span and type; nested entities)."
+        ),
+    ] = None,
     head_lr: Annotated[
         float | None,
         typer.Option(help="Learning rate of the task head/CRF (default: 20x lr for tagging)."),
@@ -65,6 +76,14 @@ def finetune(
         typer.Option(help="Log to tensorboard, wandb and/or mlflow (comma-separated)."),
     ] = None,
     set_: SetOpt = None,
+    seeds: Annotated[
+        int | None,
+        typer.Option(
+            help="Run N times with seeds train.seed, +1, ... in seed-<n>/ sub-folders; the best "
+            "on validation becomes the run's model; prints mean ± std of every test metric.",
+            min=2,
+        ),
+    ] = None,
     resume: ResumeOpt = None,
     overwrite: OverwriteOpt = False,
 ) -> None:
@@ -81,7 +100,7 @@ def finetune(
             "data.test": test,
             "train.output_dir": str(output_dir) if output_dir else None,
             "train.head_lr": head_lr,
-            "tagging.head": "crf" if crf else None,
+            "tagging.head": head.value if head else ("crf" if crf else None),
             "train.report_to": report_to,
         }
     )
@@ -109,6 +128,14 @@ def finetune(
         overrides[f"{get_task(task_of(recipe, set_ or [])).section}.stride"] = stride
     config = load_config(recipe, overrides, set_ or [])
 
+    if seeds:
+        from bertcli.console import console
+        from bertcli.seeds import finetune_seeds, seeds_table
+
+        console.print(
+            seeds_table(finetune_seeds(config, seeds, resume=resume, overwrite=overwrite))
+        )
+        return
     from bertcli.finetune import finetune as run
 
     run(config, resume=resume, overwrite=overwrite)

@@ -42,7 +42,8 @@ def pad_labels(windows: Windows, indices: Sequence[int], width: int) -> np.ndarr
     labels = [windows.labels[i] for i in indices]
     if labels and isinstance(labels[0], list):  # one label per position: pad like the inputs
         labels = [row + [IGNORE] * (width - len(row)) for row in labels]
-    floats = isinstance(labels[0], float)  # regression targets
+    # Regression targets and multi-label rows (one 0/1 per label) are floats.
+    floats = np.asarray(labels[0]).dtype.kind == "f"
     return np.asarray(labels, dtype=np.float32 if floats else np.int64)
 
 
@@ -50,7 +51,8 @@ class WindowOutputs:
     """Batch outputs put back in window order, whatever order the batches ran in.
 
     (batch, labels) outputs become one (windows, labels) array; token-level (batch, seq, labels)
-    outputs become one (window length, labels) array per window, padding dropped.
+    outputs become one (window length, labels) array per window, padding dropped (span scores,
+    (batch, seq, seq, types): one (length, length, types) array per window).
     """
 
     def __init__(self, windows: Windows) -> None:
@@ -59,9 +61,12 @@ class WindowOutputs:
         self.token_level = False
 
     def add(self, logits: np.ndarray, indices: Sequence[int]) -> None:
-        self.token_level = logits.ndim == 3
+        # (batch, seq, labels), or (batch, seq, seq, labels) for span scores: every sequence
+        # axis is cut to the window's own length.
+        self.token_level = logits.ndim >= 3
         for row, i in zip(logits, indices, strict=True):
-            self.rows[i] = row[: self.lengths[i]] if self.token_level else row
+            cut = (slice(0, self.lengths[i]),) * (logits.ndim - 2)
+            self.rows[i] = row[cut] if self.token_level else row
 
     def result(self) -> np.ndarray | list[np.ndarray]:
         if not self.rows:

@@ -32,8 +32,10 @@ Record = tuple[str, dict[str, Any]]
 class Example:
     """One input: a text (and optional pair), its label id, and where it came from.
 
-    Tagging examples also carry their `words`, each word's character span in `text`, and one
-    tag id per word.
+    Tagging examples also carry their `words`, each word's character span in `text`, one tag id
+    per word, and their `entities` as (type, first word, last word): what the tags say, or, for
+    span files, every span given (nested or overlapping ones too; the tags then hold a
+    non-overlapping subset).
     """
 
     text: str
@@ -43,6 +45,7 @@ class Example:
     words: list[str] | None = None
     spans: list[tuple[int, int]] | None = None
     tags: list[int] | None = None
+    entities: list[tuple[str, int, int]] | None = None
 
 
 @dataclass

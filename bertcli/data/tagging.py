@@ -16,6 +16,7 @@ from bertcli.data.conll import Sentence, detect_scheme, iter_conll, label_set, t
 from bertcli.data.load import TAG_COLUMNS, Example, Record, pick_column
 from bertcli.data.readers import iter_records
 from bertcli.errors import DataError
+from bertcli.metrics.entities import Entity, get_entities
 
 # The documented pre-tokenizer for raw text: dotted abbreviations (U.S.), runs of letters/digits
 # joined by - . , / (1996-08-22, 3.5, 1,000), a clitic ('s), or any other single non-space
@@ -24,6 +25,9 @@ WORD = re.compile(r"(?:[^\W\d_]\.){2,}|\w+(?:[-.,/]\w+)*|'\w+|\S")
 
 # Files that hold one record per sentence; anything else (.txt, .conll, .tsv, ...) is CoNLL columns.
 _RECORD_SUFFIXES = (".jsonl", ".json", ".parquet")
+# A record's entities as [[first word, last word, type], ...] (0-based, last word inclusive),
+# instead of tags: spans may nest or overlap.
+SPAN_COLUMN = "spans"
 
 
 def split_words(text: str) -> tuple[list[str], list[tuple[int, int]]]:
@@ -56,7 +60,7 @@ def _columns(data: DataConfig, records: Sequence[Record], with_labels: bool) -> 
     tokens = pick_column(f"{data.text_column}|tokens", first, location, "data.text_column")
     tags = (
         pick_column(
-            "|".join([data.label_column, *TAG_COLUMNS]),
+            "|".join([data.label_column, *TAG_COLUMNS, SPAN_COLUMN]),
             first,
             location,
             "data.label_column",
@@ -84,9 +88,42 @@ def _string_tags(value: Any, location: str, column: str, declared: list[str] | N
     return out
 
 
+def _entity_spans(value: Any, n_words: int, location: str) -> list[Entity]:
+    """A record's `spans` as (type, first, last), checked against its words."""
+    if not isinstance(value, list):
+        raise DataError(f"{location}: field {SPAN_COLUMN!r} must be a list of [first, last, type]")
+    entities = []
+    for number, span in enumerate(value, start=1):
+        ok = isinstance(span, list | tuple) and len(span) == 3
+        first, last, kind = span if ok else (None, None, None)
+        if not (
+            ok
+            and all(isinstance(i, int) and not isinstance(i, bool) for i in (first, last))
+            and 0 <= first <= last < n_words  # type: ignore[operator]
+            and isinstance(kind, str)
+            and kind.strip()
+        ):
+            raise DataError(
+                f"{location}: span {number} of {SPAN_COLUMN!r} is {span!r}",
+                f"write [first word, last word, type]: 0-based, last included, below {n_words}",
+            )
+        entities.append((kind.strip(), int(first), int(last)))  # type: ignore[union-attr]
+    return sorted(set(entities), key=lambda e: (e[1], -e[2], e[0]))
+
+
+def spans_to_tags(entities: Sequence[Entity], n_words: int) -> list[str]:
+    """IOB2 tags of the entities that do not overlap an earlier, longer one."""
+    tags = ["O"] * n_words
+    for kind, first, last in sorted(entities, key=lambda e: (-(e[2] - e[1]), e[1])):
+        if all(tag == "O" for tag in tags[first : last + 1]):
+            tags[first : last + 1] = [f"B-{kind}"] + [f"I-{kind}"] * (last - first)
+    return tags
+
+
 def _sentences(
     records: Sequence[Record], data: DataConfig, declared: list[str] | None, with_labels: bool
-) -> list[Sentence]:
+) -> list[tuple[Sentence, list[Entity] | None]]:
+    """Sentences with their tags, and their given spans when the file has spans, not tags."""
     token_col, tag_col = _columns(data, records, with_labels)
     sentences = []
     for location, record in records:
@@ -94,26 +131,34 @@ def _sentences(
         if not isinstance(tokens, list) or not tokens:
             raise DataError(f"{location}: field {token_col!r} must be a non-empty list of tokens")
         tags: list[str] = []
-        if with_labels:
+        entities = None
+        if with_labels and tag_col == SPAN_COLUMN:
+            entities = _entity_spans(record.get(tag_col), len(tokens), location)
+            tags = spans_to_tags(entities, len(tokens))
+        elif with_labels:
             tags = _string_tags(record.get(tag_col), location, tag_col, declared)
             if len(tags) != len(tokens):
                 raise DataError(
                     f"{location}: {len(tokens)} tokens but {len(tags)} tags in {tag_col!r}",
                     "every token needs exactly one tag",
                 )
-        sentences.append(Sentence([str(t) for t in tokens], tags, location))
+        sentences.append((Sentence([str(t) for t in tokens], tags, location), entities))
     return sentences
 
 
 def tag_names(records: Sequence[Record], data: DataConfig, declared: list[str] | None) -> list[str]:
-    """The IOB2 label set of the training data: O first, then B-/I- per type."""
-    sentences = _sentences(records, data, data.label_names or declared, True)
+    """The IOB2 label set of the training data: O first, then B-/I- per type (span files:
+    every type of a span, nested ones included)."""
+    pairs = _sentences(records, data, data.label_names or declared, True)
+    sentences = [s for s, _ in pairs]
     scheme = detect_scheme([s.tags for s in sentences], [s.location for s in sentences])
     normalised = [
         Sentence(s.tokens, to_iob2(s.tags, scheme, location=s.location), s.location)
         for s in sentences
     ]
-    return label_set(normalised)
+    kinds = {name[2:] for name in label_set(normalised) if name != "O"}
+    kinds |= {kind for _, entities in pairs for kind, _, _ in entities or []}
+    return ["O", *(f"{p}-{kind}" for kind in sorted(kinds) for p in "BI")]
 
 
 def to_tagged_examples(
@@ -131,19 +176,26 @@ def to_tagged_examples(
     if not records:
         return []
     index = {name: i for i, name in enumerate(label_names)}
-    sentences = _sentences(records, data, data.label_names or declared, with_labels)
+    pairs = _sentences(records, data, data.label_names or declared, with_labels)
     scheme = (
-        detect_scheme([s.tags for s in sentences], [s.location for s in sentences])
+        detect_scheme([s.tags for s, _ in pairs], [s.location for s, _ in pairs])
         if with_labels
         else "IOB2"
     )
     examples = []
-    for sentence in sentences:
+    for sentence, given in pairs:
         text, spans = join_words(sentence.tokens)
-        tags = None
+        tags = entities = None
         if with_labels:
             tags = []
             iob2 = to_iob2(sentence.tags, scheme, location=sentence.location)
+            entities = given if given is not None else get_entities(iob2)
+            for kind, _, _ in entities:
+                if f"B-{kind}" not in index:
+                    raise DataError(
+                        f"{sentence.location}: entity type {kind!r} was not seen in training "
+                        f"(labels: {', '.join(label_names)})"
+                    )
             for position, tag in enumerate(iob2, start=1):
                 if tag not in index:
                     raise DataError(
@@ -152,7 +204,14 @@ def to_tagged_examples(
                     )
                 tags.append(index[tag])
         examples.append(
-            Example(text, location=sentence.location, words=sentence.tokens, spans=spans, tags=tags)
+            Example(
+                text,
+                location=sentence.location,
+                words=sentence.tokens,
+                spans=spans,
+                tags=tags,
+                entities=entities,
+            )
         )
     return examples
 

@@ -26,7 +26,10 @@ class Windows:
 
     `labels` holds one label id per window (classification) or one per position (tagging, -100
     where the loss ignores it). Tagging windows also list the (word, position) pairs whose
-    prediction they own: each word is owned by exactly one window.
+    prediction they own: each word is owned by exactly one window, and `words` gives each
+    window's first word and the first-piece position of every word it holds (owned or not).
+    `spans` (span heads) lists each window's labelled spans as (first position, last position,
+    type id), the spans whose words all lie in the window.
     """
 
     input_ids: list[list[int]] = field(default_factory=list)
@@ -34,6 +37,8 @@ class Windows:
     example_index: list[int] = field(default_factory=list)
     labels: list[Any] | None = None
     owned: list[list[tuple[int, int]]] | None = None
+    words: list[tuple[int, list[int]]] | None = None
+    spans: list[list[tuple[int, int, int]]] | None = None
 
     def __len__(self) -> int:
         return len(self.input_ids)

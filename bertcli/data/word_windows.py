@@ -77,7 +77,7 @@ def make_word_windows(
     unk = getattr(tokenizer, "unk_token_id", None) or 0
     flat = [w for sentence in words for w in sentence]
     pieces_flat = word_pieces(tokenizer, flat, unk)
-    windows = Windows(labels=[] if tags is not None else None, owned=[])
+    windows = Windows(labels=[] if tags is not None else None, owned=[], words=[])
     offset = 0
     prefix = len(template.single_prefix)
     for example, sentence in enumerate(words):
@@ -99,6 +99,7 @@ def make_word_windows(
             windows.owned.append(  # type: ignore[union-attr]
                 [(word, positions[word - start]) for word in range(start, end) if owner[word] == w]
             )
+            windows.words.append((start, positions))  # type: ignore[union-attr]
             if tags is not None and windows.labels is not None:
                 labels = [IGNORE] * len(window)
                 for word in range(start, end):

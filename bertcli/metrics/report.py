@@ -68,6 +68,14 @@ def render_classification_report(metrics: Mapping[str, Any], title: str) -> Grou
     )
 
 
+def render_multilabel_report(metrics: Mapping[str, Any], title: str) -> Group:
+    """Summary and per-label tables for multi-label metrics."""
+    return Group(
+        render_scalar_table(metrics, title),
+        _per_class_table(metrics["per_label"], "per label (at its tuned threshold)"),
+    )
+
+
 def render_entity_report(metrics: Mapping[str, Any], title: str) -> Group:
     """Summary and per-entity-type tables for `entity_metrics` output."""
     return Group(

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any
 
 import datasets
 import evaluate
 
 from bertcli.errors import DataError
-from bertcli.metrics.entities import _TAG_HINT, _is_iob2, get_entities
+from bertcli.metrics.entities import _TAG_HINT, Entity, _is_iob2, get_entities
 from bertcli.metrics.runner import check_pairs, metric_info, run_metric
 
 _DESCRIPTION = """\
@@ -100,4 +100,32 @@ def entity_metrics(predictions: list[list[str]], references: list[list[str]]) ->
         raw = run_metric(EntityF1(config_name=rules, keep_in_memory=True), predictions, references)
         scores.update({f"{k}_{rules}": raw[k] for k in ("precision", "recall", "f1")})
         scores["per_type" if rules == "conlleval" else "per_type_strict"] = raw["per_type"]
+    return {**scores, "num_sentences": len(references)}
+
+
+def span_metrics(
+    predictions: Sequence[Iterable[Entity]], references: Sequence[Iterable[Entity]]
+) -> dict[str, Any]:
+    """Score entity sets (type, first word, last word) that may nest or overlap (span heads).
+
+    An entity counts when its type and both ends match. Sets need no tag-reading rules, so the
+    conlleval and strict keys (named as `entity_metrics` names them) hold the same numbers."""
+    check_pairs(predictions, references)
+    hits: Counter[str] = Counter()
+    predicted: Counter[str] = Counter()
+    support: Counter[str] = Counter()
+    for pred, gold in zip(predictions, references, strict=True):
+        pred, gold = set(pred), set(gold)
+        hits.update(kind for kind, _, _ in pred & gold)
+        predicted.update(kind for kind, _, _ in pred)
+        support.update(kind for kind, _, _ in gold)
+    per_type = {
+        kind: {**_scores(hits[kind], predicted[kind], support[kind]), "support": support[kind]}
+        for kind in sorted(predicted.keys() | support.keys())
+    }
+    overall = _scores(hits.total(), predicted.total(), support.total())
+    scores: dict[str, Any] = {}
+    for rules in ("conlleval", "strict"):
+        scores.update({f"{k}_{rules}": v for k, v in overall.items()})
+    scores |= {"per_type": per_type, "per_type_strict": per_type}
     return {**scores, "num_sentences": len(references)}

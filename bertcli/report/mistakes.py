@@ -21,7 +21,7 @@ def _short(text: str, limit: int = 220) -> str:
 
 def classification_mistakes(task: Any, predictions: Any, examples: Sequence[Any]) -> dict:
     """The most confident wrong predictions, with their text."""
-    probs, _ = predictions
+    probs = predictions[0]
     names = task.label_names
     wrong = []
     for index, example in enumerate(examples):

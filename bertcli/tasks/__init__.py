@@ -15,6 +15,7 @@ from bertcli.errors import ConfigError, ModelError
 from bertcli.tasks.base import HEAD_FILE, InputRequest, Task, head_file
 from bertcli.tasks.classification import ClassificationTask
 from bertcli.tasks.masked_lm import MaskedLMTask
+from bertcli.tasks.multilabel import MultiLabelTask
 from bertcli.tasks.qa import QATask
 from bertcli.tasks.regression import RegressionTask
 from bertcli.tasks.tagging import TaggedWords, TaggingTask
@@ -67,9 +68,13 @@ def saved_task(meta: dict[str, Any], model_dir: str | Path | None = None) -> typ
 
 
 def task_from_config(config: RunConfig, label_names: list[str]) -> Task:
-    """The task of a recipe, built from its own config section."""
+    """The task of a recipe, built from its own config section (and the extra sections it
+    reads; extras tuned on validation are not in a recipe, so the task tunes them)."""
     task = get_task(config.task)
     settings = asdict(getattr(config, task.section))
+    settings.update(
+        {k: asdict(getattr(config, k)) for k in task.saved_extras if hasattr(config, k)}
+    )
     return task.build(label_names, config.train.max_length, settings)
 
 
@@ -83,13 +88,21 @@ def task_from_meta(
     task = saved_task(meta, model_dir)
     if not task.pools_windows:
         raise_all(unused_long_inputs(task.name, None, overrides))
-    settings = meta.get(task.section) or {}
+    settings = dict(meta.get(task.section) or {})
+    settings.update({key: meta.get(key) for key in task.saved_extras})
     return task.build(
         meta.get("labels", []), int(meta["max_length"]), settings, overrides, model_dir
     )
 
 
-for _task in (ClassificationTask, RegressionTask, TaggingTask, QATask, MaskedLMTask):
+for _task in (
+    ClassificationTask,
+    MultiLabelTask,
+    RegressionTask,
+    TaggingTask,
+    QATask,
+    MaskedLMTask,
+):
     register(_task)
 
 __all__ = [
@@ -97,6 +110,7 @@ __all__ = [
     "ClassificationTask",
     "InputRequest",
     "MaskedLMTask",
+    "MultiLabelTask",
     "QATask",
     "RegressionTask",
     "TaggedWords",

@@ -53,6 +53,10 @@ class Task(Protocol):
     carries_base_weights: ClassVar[bool] = False
     exports_onnx: ClassVar[bool] = True  # `export --format onnx` applies
     activity: ClassVar[str] = "fine-tuning"  # what the progress bar says training is
+    # bertcli.json keys beside `section` that `build` reads, passed in `settings` under their
+    # own names: other recipe sections (from the recipe, then the saved model), or what
+    # validation tuned (absent while fine-tuning: the task tunes it; read back from a model).
+    saved_extras: ClassVar[tuple[str, ...]] = ()
 
     # ------------------------------------------------------------- config and saved settings
     @classmethod

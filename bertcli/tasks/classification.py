@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 import numpy as np
 
@@ -20,10 +20,24 @@ if TYPE_CHECKING:
     from bertcli.config import DataConfig, RunConfig
     from bertcli.data.load import Split
 
+CALIBRATION = "calibration"  # bertcli.json key of the fitted temperature
+
+
+class Scored(NamedTuple):
+    """Classification predictions: calibrated probabilities, windows per example, raw logits."""
+
+    probs: np.ndarray
+    windows: list[int]
+    logits: np.ndarray
+
 
 @dataclass
 class ClassificationTask(Task):
-    """One label per text (or pair); texts longer than a window follow `long_inputs`."""
+    """One label per text (or pair); texts longer than a window follow `long_inputs`.
+
+    `temperature` divides the pooled logits before the softmax: None until validation fits it
+    (fine-tuning), then saved; a model saved before calibration existed reads as T = 1.
+    """
 
     label_names: list[str]
     max_length: int
@@ -32,6 +46,7 @@ class ClassificationTask(Task):
     stride: int = 128
     max_windows: int = 0
     aggregate: str = "mean"
+    temperature: float | None = None
 
     name = "classification"
     section = "long_inputs"
@@ -40,6 +55,7 @@ class ClassificationTask(Task):
     auto_class = "AutoModelForSequenceClassification"
     output_formats = ("jsonl", "tsv")
     pools_windows = True
+    saved_extras = (CALIBRATION,)
 
     @classmethod
     def build(
@@ -55,6 +71,8 @@ class ClassificationTask(Task):
         from bertcli.config import LongInputsConfig, build, raise_all
 
         changed = {k: v for k, v in (overrides or {}).items() if v is not None}
+        settings = dict(settings)
+        temperature = saved_temperature(settings)
         saved = build(LongInputsConfig, dict(settings), "long_inputs.")
         if "stride" not in changed:
             # Models saved before strides were fitted to their window kept a stride (128) that
@@ -62,7 +80,7 @@ class ClassificationTask(Task):
             settings = asdict(saved.fitted(int(max_length)))
         checked = build(LongInputsConfig, {**settings, **changed}, "long_inputs.")
         raise_all(checked.problems_for(int(max_length)))
-        return cls(list(label_names), int(max_length), **asdict(checked))
+        return cls(list(label_names), int(max_length), **asdict(checked), temperature=temperature)
 
     # ------------------------------------------------------------------ data
     @classmethod
@@ -139,7 +157,10 @@ class ClassificationTask(Task):
     # ------------------------------------------------------------------ head
     def saved_settings(self, config: RunConfig, metrics: dict[str, Any]) -> dict[str, Any]:
         # The chunk stride as it fits the trained window, so the model's own predict accepts it.
-        return {self.section: asdict(config.long_inputs.fitted(config.train.max_length))}
+        return {
+            self.section: asdict(config.long_inputs.fitted(config.train.max_length)),
+            CALIBRATION: {"temperature": metrics.get("temperature", self.temperature)},
+        }
 
     @classmethod
     def head_options(cls, pooling: str, settings: dict[str, Any]) -> dict[str, Any]:
@@ -163,24 +184,34 @@ class ClassificationTask(Task):
     # ------------------------------------------------------------------ windows and decoding
     def windows(self, tokenizer: Any, examples: Sequence[Example]) -> Windows:
         has_pairs = bool(examples) and examples[0].pair is not None
-        labels = [e.label for e in examples] if examples and examples[0].label is not None else None
-        return make_windows(
+        windows = make_windows(
             tokenizer,
             [e.text for e in examples],
             [e.pair or "" for e in examples] if has_pairs else None,
             max_length=self.max_length,
-            labels=labels,  # type: ignore[arg-type]
             strategy=self.strategy,
             head_tokens=self.head_tokens,
             stride=self.stride,
             max_windows=self.max_windows,
         )
+        if examples and examples[0].label is not None:
+            # Every window of a document learns the document's label.
+            windows.labels = [self.target(examples[i].label) for i in windows.example_index]
+        return windows
+
+    def target(self, label: Any) -> Any:
+        """What the loss trains a window on, from its example's label."""
+        return int(label)
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """Pooled (examples, labels) logits -> calibrated probabilities."""
+        return softmax(logits / (self.temperature or 1.0))
 
     def predict(self, window_logits: np.ndarray, windows: Windows, examples: Sequence[Any]) -> Any:
-        """(windows, labels) logits -> (examples, labels) probabilities, and windows per example."""
+        """(windows, labels) logits -> (examples, labels) calibrated probabilities."""
         n = len(examples)
         logits = pool_windows(window_logits, windows.example_index, n, self.aggregate)
-        return softmax(logits), windows.windows_per_example(n)
+        return Scored(self.probabilities(logits), windows.windows_per_example(n), logits)
 
     @staticmethod
     def decisions(logits: Any) -> np.ndarray:
@@ -191,10 +222,31 @@ class ClassificationTask(Task):
     def metrics(self, predictions: Any, examples: Sequence[Example]) -> dict[str, Any]:
         from bertcli.metrics import classification_metrics
 
-        probs, _ = predictions
-        return classification_metrics(
-            probs.argmax(-1).tolist(), [e.label for e in examples], self.label_names
+        labels = np.asarray([e.label for e in examples], dtype=np.int64)
+        metrics = classification_metrics(
+            predictions.probs.argmax(-1).tolist(), labels.tolist(), self.label_names
         )
+        return metrics | self._calibration(predictions.logits, labels)
+
+    def _calibration(self, logits: np.ndarray, labels: np.ndarray) -> dict[str, Any]:
+        """ECE before (T = 1) and after temperature scaling; the temperature is fitted here
+        when none is set yet (validation while fine-tuning), never on data a saved model scores."""
+        from bertcli.calibration import expected_calibration_error, fit_temperature
+
+        temperature = self.temperature
+        if temperature is None:
+            temperature = fit_temperature(logits, labels)
+
+        def ece(t: float) -> float:
+            probs = softmax(logits / t)
+            return expected_calibration_error(probs.max(-1), probs.argmax(-1) == labels)
+
+        return {"ece": ece(1.0), "ece_calibrated": ece(temperature), "temperature": temperature}
+
+    def adopt(self, metrics: dict[str, Any]) -> None:
+        """Keep validation's temperature for the test split and the saved model."""
+        if self.temperature is None and "temperature" in metrics:
+            self.temperature = metrics["temperature"]
 
     def report(self, metrics: dict[str, Any], title: str) -> Any:
         from bertcli.metrics import render_classification_report
@@ -204,7 +256,7 @@ class ClassificationTask(Task):
     def format(
         self, predictions: Any, index: int, example: Example | None = None
     ) -> dict[str, Any]:
-        probs, counts = predictions
+        probs, counts, _ = predictions
         row = probs[index]
         best = int(row.argmax())
         out = {
@@ -223,3 +275,11 @@ class ClassificationTask(Task):
             return super().text_row(output_format, predictions, index, example)
         row = self.format(predictions, index, example)
         return f"{row['label']}\t{row['score']:.6f}\t{row['windows']}\n"
+
+
+def saved_temperature(settings: dict[str, Any]) -> float | None:
+    """The temperature in a saved model's settings (popped); None for a recipe's (to fit)."""
+    if CALIBRATION not in settings:
+        return None
+    saved = settings.pop(CALIBRATION) or {}
+    return float(saved.get("temperature") or 1.0)

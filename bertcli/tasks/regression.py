@@ -12,7 +12,7 @@ import numpy as np
 
 from bertcli.aggregate import pool_windows
 from bertcli.data.load import Example, clean_text, pick_column
-from bertcli.data.windows import Windows, make_windows
+from bertcli.data.windows import Windows
 from bertcli.errors import DataError
 from bertcli.tasks.classification import ClassificationTask
 
@@ -33,6 +33,7 @@ class RegressionTask(ClassificationTask):
     section = "regression"
     main_metric = "pearson"
     pools_windows = False  # one window per text: the long_inputs settings are not read
+    saved_extras = ()  # a score has no temperature
     output_formats = ("jsonl", "tsv")
 
     @classmethod
@@ -93,6 +94,9 @@ class RegressionTask(ClassificationTask):
     def saved_settings(self, config: RunConfig, metrics: dict[str, Any]) -> dict[str, Any]:
         return {self.section: asdict(config.regression)}  # the target range, to unscale
 
+    def adopt(self, metrics: dict[str, Any]) -> None:
+        """Nothing is tuned on validation."""
+
     # ------------------------------------------------------------------ head
     @classmethod
     def head_config(cls, label_names: Sequence[str]) -> dict[str, Any]:
@@ -115,18 +119,8 @@ class RegressionTask(ClassificationTask):
             return value
         return value * (self.max - self.min) + self.min
 
-    def windows(self, tokenizer: Any, examples: Sequence[Example]) -> Windows:
-        has_pairs = bool(examples) and examples[0].pair is not None
-        windows = make_windows(
-            tokenizer,
-            [e.text for e in examples],
-            [e.pair or "" for e in examples] if has_pairs else None,
-            max_length=self.max_length,
-        )
-        if examples and examples[0].label is not None:
-            # Float targets: Windows.add keeps integer class ids, so they are set here.
-            windows.labels = [self._scale(examples[i].label) for i in windows.example_index]
-        return windows
+    def target(self, label: Any) -> float:
+        return self._scale(label)
 
     def predict(self, window_logits: np.ndarray, windows: Windows, examples: Sequence[Any]) -> Any:
         n = len(examples)

@@ -11,10 +11,12 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bertcli.aggregate import softmax, word_scores
+from bertcli.aggregate import decode_spans, softmax, word_scores
 from bertcli.data.load import Example, Record
 from bertcli.data.windows import Windows
 from bertcli.data.word_windows import make_word_windows
+from bertcli.errors import DataError
+from bertcli.metrics.entities import get_entities
 from bertcli.tasks.base import (
     InputRequest,
     Task,
@@ -31,10 +33,13 @@ if TYPE_CHECKING:
 
 @dataclass
 class TaggedWords:
-    """One example's prediction: a tag id and its probability per word."""
+    """One example's prediction: a tag id and its probability per word; a span head also gives
+    its entities as (type, first word, last word, probability), nested ones included (the tags
+    then hold the entities that do not overlap a longer one)."""
 
     tags: list[int]
     probs: list[float]
+    entities: list[tuple[str, int, int, float]] | None = None
 
 
 # Sentences decoded together by the CRF: big enough to vectorise, small enough to pad little.
@@ -50,6 +55,7 @@ class TaggingTask(Task):
     stride: int = 32
     label_all_subwords: bool = False
     crf: CrfScores | None = None
+    head: str = "linear"
 
     name = "tagging"
     section = "tagging"
@@ -69,10 +75,10 @@ class TaggingTask(Task):
                 f"tagging.stride: {stride} is too large for windows of "
                 f"{max_length} tokens; use at most {(max_length - 2) // 2}"
             )
-        if config.train.class_weights is not None and config.tagging.head == "crf":
+        if config.train.class_weights is not None and config.tagging.head != "linear":
             problems.append(
-                "train.class_weights: the CRF head trains on whole tag sequences, not per-tag "
-                "losses; use it with tagging.head: linear"
+                f"train.class_weights: the {config.tagging.head} head has no per-tag loss to "
+                "weigh; use it with tagging.head: linear"
             )
         return problems
 
@@ -107,7 +113,13 @@ class TaggingTask(Task):
             stride=stride,
             label_all_subwords=bool(settings.get("label_all_subwords", False)),
             crf=crf,
+            head=str(settings.get("head") or "linear"),
         )
+
+    @property
+    def types(self) -> list[str]:
+        """Entity types, in the order of their B- tags (a span head's score channels)."""
+        return [name[2:] for name in self.label_names if name.startswith("B-")]
 
     # ------------------------------------------------------------------ data
     @classmethod
@@ -130,6 +142,22 @@ class TaggingTask(Task):
         from bertcli.data.tagging import to_tagged_examples
 
         return to_tagged_examples(records, config.data, names, declared=split.label_names)
+
+    @classmethod
+    def check_training(
+        cls, config: RunConfig, split: Split, train: list[Any], names: list[str]
+    ) -> None:
+        """Nested or overlapping spans are only learnable by a span head."""
+        if config.tagging.head == "globalpointer":
+            return
+        for example in train:
+            tags = [names[t] for t in example.tags or []]
+            if example.entities is not None and len(get_entities(tags)) < len(example.entities):
+                raise DataError(
+                    f"{example.location}: entities nest or overlap, which tagging.head: "
+                    f"{config.tagging.head} cannot represent",
+                    "use --head globalpointer (or --set tagging.head=globalpointer)",
+                )
 
     @classmethod
     def read_file(
@@ -171,14 +199,26 @@ class TaggingTask(Task):
     def head_options(cls, pooling: str, settings: dict[str, Any]) -> dict[str, Any]:
         return {
             "crf": settings.get("head") == "crf",
+            "spans": settings.get("head") == "globalpointer",
             "bio_constraints": settings.get("bio_constraints", True),
         }
 
     @classmethod
     def head_modules(
-        cls, hf_config: Any, crf: bool = False, bio_constraints: bool = True, **_: Any
+        cls,
+        hf_config: Any,
+        crf: bool = False,
+        spans: bool = False,
+        bio_constraints: bool = True,
+        **_: Any,
     ) -> tuple[Any, Any]:
-        """A linear-chain CRF over the token head's scores, BIO transitions banned if asked."""
+        """A linear-chain CRF over the token head's scores, BIO transitions banned if asked; or
+        a GlobalPointer span head, one channel per entity type, in place of the token head."""
+        if spans:
+            from bertcli.modeling.globalpointer import global_pointer_head
+
+            labels = [hf_config.id2label[i] for i in range(hf_config.num_labels)]
+            return global_pointer_head(hf_config, sum(n.startswith("B-") for n in labels)), None
         if not crf:
             return None, None
         from bertcli.modeling.crf import CRF, bio_allowed
@@ -189,9 +229,14 @@ class TaggingTask(Task):
 
     @staticmethod
     def loss(model: Any, logits: Any, labels: Any) -> Any:
-        """Cross-entropy on labelled sub-words, or the CRF's likelihood over first sub-words."""
+        """Cross-entropy on labelled sub-words, the CRF's likelihood over first sub-words, or
+        (span scores: `labels` then hold span targets) GlobalPointer's span loss."""
         from bertcli.modeling.heads import token_loss
 
+        if logits.ndim == 4:
+            from bertcli.modeling.globalpointer import span_loss
+
+            return span_loss(logits, labels)
         if model.crf is not None:
             from bertcli.modeling.model import first_pieces
 
@@ -202,7 +247,7 @@ class TaggingTask(Task):
     # ------------------------------------------------------------------ windows and decoding
     def windows(self, tokenizer: Any, examples: Sequence[Example]) -> Windows:
         labelled = bool(examples) and examples[0].tags is not None
-        return make_word_windows(
+        windows = make_word_windows(
             tokenizer,
             [e.words or [] for e in examples],
             [e.tags or [] for e in examples] if labelled else None,
@@ -210,6 +255,45 @@ class TaggingTask(Task):
             stride=self.stride,
             continuation=self._continuation() if self.label_all_subwords else None,
         )
+        if labelled and self.head == "globalpointer":
+            windows.spans = self._window_spans(windows, examples)
+        return windows
+
+    def _window_spans(
+        self, windows: Windows, examples: Sequence[Example]
+    ) -> list[list[tuple[int, int, int]]]:
+        """Each window's gold spans as (first position, last position, type id): the spans
+        whose words all lie in the window (one cut by a window edge is learnt where it is whole)."""
+        type_id = {kind: i for i, kind in enumerate(self.types)}
+        out = []
+        for (start, positions), example in zip(
+            windows.words or [], windows.example_index, strict=True
+        ):
+            out.append(
+                [
+                    (positions[first - start], positions[last - start], type_id[kind])
+                    for kind, first, last in examples[example].entities or []
+                    if start <= first and last < start + len(positions)
+                ]
+            )
+        return out
+
+    def batch_transform(self, windows: Windows) -> Any:
+        """Span heads: the batch's labels become (batch, seq, seq, types) span targets."""
+        if self.head != "globalpointer" or windows.spans is None:
+            return None
+        from bertcli.modeling.globalpointer import span_targets
+
+        def transform(batch: dict, epoch: int) -> dict:
+            index = batch["window_index"].tolist()
+            batch["labels"] = span_targets(
+                batch["labels"],
+                [windows.spans[i] for i in index],
+                len(self.types),  # type: ignore[index]
+            )
+            return batch
+
+        return transform
 
     def _continuation(self) -> list[int]:
         """For each tag id, the tag of a word's later pieces: I-X for B-X, itself otherwise."""
@@ -231,6 +315,8 @@ class TaggingTask(Task):
     def predict(
         self, window_logits: Any, windows: Windows, examples: Sequence[Any]
     ) -> list[TaggedWords]:
+        if self.head == "globalpointer":
+            return self._decode_spans(window_logits, windows, examples)
         scores = word_scores(
             window_logits, windows.owned or [], windows.example_index, len(examples)
         )
@@ -263,9 +349,39 @@ class TaggingTask(Task):
                 paths[i], probs[i] = path, group_probs[row, : lengths[row]]
         return paths, probs
 
+    def _decode_spans(
+        self, window_logits: Any, windows: Windows, examples: Sequence[Any]
+    ) -> list[TaggedWords]:
+        """Every (first word, last word, type) scored above 0, read in the window that owns the
+        first word (and holds the last one); tags from the entities that do not overlap."""
+        from bertcli.data.tagging import spans_to_tags
+
+        found: list[list[tuple[str, int, int, float]]] = [[] for _ in examples]
+        for w, scores in enumerate(window_logits):
+            start, positions = (windows.words or [])[w]
+            owned = [word - start for word, _ in (windows.owned or [])[w]]
+            example = windows.example_index[w]
+            for first, last, kind, prob in decode_spans(scores, positions, owned):
+                found[example].append((self.types[kind], start + first, start + last, prob))
+        index = {name: i for i, name in enumerate(self.label_names)}
+        out = []
+        for example, entities in zip(examples, found, strict=True):
+            entities.sort(key=lambda e: (e[1], -e[2], e[0]))
+            tags = spans_to_tags([e[:3] for e in entities], len(example.words or []))
+            # A word's probability: its entity's (the one its tag shows), 1 outside entities.
+            probs = [1.0] * len(tags)
+            shown = set(get_entities(tags))
+            for kind, first, last, prob in entities:
+                if (kind, first, last) in shown:
+                    probs[first : last + 1] = [prob] * (last - first + 1)
+            out.append(TaggedWords([index[t] for t in tags], probs, entities))
+        return out
+
     @staticmethod
     def decisions(logits: Any) -> np.ndarray:
-        """The tag of each position."""
+        """The tag of each position (span heads: whether each span cell is an entity)."""
+        if len(logits) and np.asarray(logits[0]).ndim == 3:
+            return np.concatenate([(np.asarray(window) > 0).ravel() for window in logits])
         return np.concatenate([window.argmax(-1) for window in logits])
 
     # ------------------------------------------------------------------ metrics and output
@@ -275,6 +391,13 @@ class TaggingTask(Task):
     def metrics(self, predictions: Any, examples: Sequence[Example]) -> dict[str, Any]:
         from bertcli.metrics import entity_metrics
 
+        if self.head == "globalpointer":
+            from bertcli.metrics.seqeval import span_metrics
+
+            return span_metrics(
+                [[e[:3] for e in p.entities or []] for p in predictions],
+                [e.entities or [] for e in examples],
+            )
         return entity_metrics(
             [self.tag_names(p) for p in predictions],
             [[self.label_names[t] for t in e.tags or []] for e in examples],
@@ -288,14 +411,18 @@ class TaggingTask(Task):
     def format(self, predictions: Any, index: int, example: Example) -> dict[str, Any]:
         """Entities with character offsets into the example's text; score: the mean probability
         of the entity's tags (softmax per word, or the CRF's marginals)."""
-        from bertcli.metrics.entities import get_entities
-
         predicted = predictions[index]
         spans = example.spans or []
         entities = []
-        for kind, first, last in get_entities(self.tag_names(predicted)):
+        if predicted.entities is not None:  # span head: its own scores, nested ones too
+            found = [(kind, a, b, prob) for kind, a, b, prob in predicted.entities]
+        else:
+            found = [
+                (kind, a, b, sum(predicted.probs[a : b + 1]) / (b - a + 1))
+                for kind, a, b in get_entities(self.tag_names(predicted))
+            ]
+        for kind, first, last, score in found:
             start, end = spans[first][0], spans[last][1]
-            score = sum(predicted.probs[first : last + 1]) / (last - first + 1)
             entities.append(
                 {
                     "type": kind,

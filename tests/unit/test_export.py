@@ -34,10 +34,10 @@ def onnx_dir(trained_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) 
 
 def test_onnx_predictions_match_pytorch(trained_model_dir: Path, onnx_dir: Path) -> None:
     examples = [Example(t) for t in TEXTS * 5]
-    torch_probs, _ = Predictor(trained_model_dir, precision="no").predict_examples(examples)
+    torch_probs = Predictor(trained_model_dir, precision="no").predict_examples(examples).probs
     onnx = open_predictor(onnx_dir, batch_size=3)
     assert type(onnx).__name__ == "OnnxPredictor"
-    onnx_probs, _ = onnx.predict_examples(examples)
+    onnx_probs = onnx.predict_examples(examples).probs
     np.testing.assert_allclose(onnx_probs, torch_probs, atol=1e-5)
     meta = json.loads((onnx_dir / "bertcli.json").read_text())
     assert meta["runtime"] == "onnx" and meta["export"]["samples"] > 0
@@ -82,8 +82,8 @@ def test_hf_export_holds_the_model_without_training_state(trained_model_dir: Pat
     export_model(trained_model_dir, out, fmt="hf")
     assert (out / "model.safetensors").is_file() and (out / "bertcli.json").is_file()
     assert not (out / "checkpoints").exists()
-    probs, _ = Predictor(out, precision="no").predict_examples([Example(TEXTS[0])])
-    base, _ = Predictor(trained_model_dir, precision="no").predict_examples([Example(TEXTS[0])])
+    probs = Predictor(out, precision="no").predict_examples([Example(TEXTS[0])]).probs
+    base = Predictor(trained_model_dir, precision="no").predict_examples([Example(TEXTS[0])]).probs
     np.testing.assert_allclose(probs, base)
 
 

@@ -1,4 +1,4 @@
-"""Tagging end to end on the tiny model: CoNLL in, entities out, linear and CRF heads."""
+"""Tagging end to end on the tiny model: CoNLL in, entities out, linear, CRF and span heads."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from bertcli.evaluation import evaluate_model
 from bertcli.finetune import finetune
 from bertcli.predict import predict_records
 
+HEADS = ("linear", "crf", "globalpointer")
 NAMES = ("alice", "bob", "carol", "dave", "erin")
 SURNAMES = ("smith", "jones", "brown")
 CITIES = ("paris", "rome", "oslo", "lima")
@@ -53,7 +54,7 @@ def write_conll(path: Path, n: int, seed: int) -> Path:
 
 @pytest.fixture(scope="module")
 def tagging_runs(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """One linear and one CRF model trained on the same synthetic NER data."""
+    """One model per head trained on the same synthetic NER data."""
     from conftest import tiny_run_config
 
     root = tmp_path_factory.mktemp("tagging")
@@ -62,7 +63,7 @@ def tagging_runs(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     runs = {"valid": valid}
     configure(quiet=True)
     try:
-        for head in ("linear", "crf"):
+        for head in HEADS:
             config = tiny_run_config(
                 tiny_model_dir,
                 train,
@@ -81,7 +82,7 @@ def tagging_runs(tiny_model_dir: Path, tmp_path_factory: pytest.TempPathFactory)
     return runs
 
 
-@pytest.mark.parametrize("head", ["linear", "crf"])
+@pytest.mark.parametrize("head", HEADS)
 def test_tagger_learns_entities_and_reports_entity_f1(tagging_runs, head) -> None:
     result = tagging_runs[head]
     validation = result.metrics["validation"]
@@ -94,7 +95,7 @@ def test_tagger_learns_entities_and_reports_entity_f1(tagging_runs, head) -> Non
     assert meta["labels"] == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
 
 
-@pytest.mark.parametrize("head", ["linear", "crf"])
+@pytest.mark.parametrize("head", HEADS)
 def test_saved_tagger_reloads_for_eval_with_the_same_scores(tagging_runs, head) -> None:
     result = tagging_runs[head]
     configure(quiet=True)
@@ -196,7 +197,7 @@ def test_head_lr_gives_the_head_its_own_rate(tiny_model_dir) -> None:
     assert rates[id(model.hf.bert.embeddings.word_embeddings.weight)] == 1e-4
 
 
-@pytest.mark.parametrize("head", ["linear", "crf"])
+@pytest.mark.parametrize("head", HEADS)
 def test_onnx_export_predicts_the_same_entities_without_torch(tagging_runs, head, tmp_path):
     import subprocess
     import sys

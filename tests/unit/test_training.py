@@ -172,7 +172,7 @@ def test_mean_pooling_head_is_saved_and_reloaded(
     assert json.loads((out / "bertcli.json").read_text())["pooling"] == "mean"
 
     predictor = Predictor(out, precision="no", device="cpu")
-    probs, _ = predictor.predict_examples(examples(TEXTS))
+    probs = predictor.predict_examples(examples(TEXTS)).probs
 
     # The same numbers by hand from the saved files: masked mean of the encoder, then the head.
     tokenizer = AutoTokenizer.from_pretrained(str(out))
