@@ -204,6 +204,35 @@ def _label_id(value: Any, names: list[str], location: str, column: str) -> int:
     )
 
 
+# A label reader: (location, record) -> the example's label.
+LabelOf = Callable[[str, dict[str, Any]], Any]
+
+
+def labelled_records(
+    records: Sequence[Record], data: DataConfig, label_of: LabelOf | None
+) -> list[Example]:
+    """Records as Examples: text (and pair) columns picked on the first record, cleaned; each
+    label read by the task's `label_of` (None: unlabelled)."""
+    if not records:
+        return []
+    location, first = records[0]
+    text_col = pick_column(data.text_column, first, location, "data.text_column")
+    pair_col = pick_column(data.pair_column, first, location, "data.pair_column")
+    examples = []
+    for location, record in records:
+        text = clean_text(_text(record, text_col, location), data.clean)  # type: ignore[arg-type]
+        pair = clean_text(_text(record, pair_col, location), data.clean) if pair_col else None
+        label = label_of(location, record) if label_of is not None else None
+        examples.append(Example(text, pair, label, location))
+    return examples
+
+
+def label_column(records: Sequence[Record], data: DataConfig) -> str:
+    """data.label_column as the first record names it (alternatives `a|b`)."""
+    location, first = records[0]
+    return pick_column(data.label_column, first, location, "data.label_column") or ""
+
+
 def to_examples(
     records: Sequence[Record],
     data: DataConfig,
@@ -212,27 +241,16 @@ def to_examples(
     with_labels: bool = True,
 ) -> list[Example]:
     """Map raw records to Examples: pick columns, clean text, map labels to ids."""
-    if not records:
-        return []
-    location, first = records[0]
-    text_col = pick_column(data.text_column, first, location, "data.text_column")
-    pair_col = pick_column(data.pair_column, first, location, "data.pair_column")
-    label_col = (
-        pick_column(data.label_column, first, location, "data.label_column")
-        if with_labels
-        else None
-    )
-    examples = []
-    for location, record in records:
-        text = clean_text(_text(record, text_col, location), data.clean)  # type: ignore[arg-type]
-        pair = clean_text(_text(record, pair_col, location), data.clean) if pair_col else None
-        label = None
-        if label_col is not None:
-            if label_col not in record:
-                require_columns(record, location, [label_col], setting="data.label_column")
-            label = _label_id(record[label_col], label_names or [], location, label_col)
-        examples.append(Example(text, pair, label, location))
-    return examples
+    if not records or not with_labels:
+        return labelled_records(records, data, None)
+    column, names = label_column(records, data), label_names or []
+
+    def label_of(location: str, record: dict[str, Any]) -> int:
+        if column not in record:
+            require_columns(record, location, [column], setting="data.label_column")
+        return _label_id(record[column], names, location, column)
+
+    return labelled_records(records, data, label_of)
 
 
 def raw_labels(records: Sequence[Record], data: DataConfig) -> list[Any]:

@@ -58,24 +58,34 @@ class EntityF1(evaluate.Metric):
     def _compute(
         self, predictions: Sequence[Sequence[str]], references: Sequence[Sequence[str]]
     ) -> dict[str, Any]:
-        hits: Counter[str] = Counter()
-        predicted: Counter[str] = Counter()
-        support: Counter[str] = Counter()
+        lenient = self.config_name == "conlleval"
         for index, (pred, ref) in enumerate(zip(predictions, references, strict=True)):
             if len(pred) != len(ref):
                 raise ValueError(f"sentence {index + 1}: {len(pred)} predicted, {len(ref)} true")
-            lenient = self.config_name == "conlleval"
-            pred_entities = set(get_entities(pred, lenient))
-            true_entities = set(get_entities(ref, lenient))
-            hits.update(kind for kind, _, _ in pred_entities & true_entities)
-            predicted.update(kind for kind, _, _ in pred_entities)
-            support.update(kind for kind, _, _ in true_entities)
-        per_type = {
-            kind: {**_scores(hits[kind], predicted[kind], support[kind]), "support": support[kind]}
-            for kind in sorted(predicted.keys() | support.keys())
-        }
-        overall = _scores(hits.total(), predicted.total(), support.total())
-        return {**overall, "per_type": per_type}
+        return _set_scores(
+            [get_entities(pred, lenient) for pred in predictions],
+            [get_entities(ref, lenient) for ref in references],
+        )
+
+
+def _set_scores(
+    predictions: Sequence[Iterable[Entity]], references: Sequence[Iterable[Entity]]
+) -> dict[str, Any]:
+    """Micro P/R/F1 and per-type scores of entity sets; an entity counts on an exact match."""
+    hits: Counter[str] = Counter()
+    predicted: Counter[str] = Counter()
+    support: Counter[str] = Counter()
+    for pred, gold in zip(predictions, references, strict=True):
+        pred, gold = set(pred), set(gold)
+        hits.update(kind for kind, _, _ in pred & gold)
+        predicted.update(kind for kind, _, _ in pred)
+        support.update(kind for kind, _, _ in gold)
+    per_type = {
+        kind: {**_scores(hits[kind], predicted[kind], support[kind]), "support": support[kind]}
+        for kind in sorted(predicted.keys() | support.keys())
+    }
+    overall = _scores(hits.total(), predicted.total(), support.total())
+    return {**overall, "per_type": per_type}
 
 
 def entity_metrics(predictions: list[list[str]], references: list[list[str]]) -> dict[str, Any]:
@@ -111,21 +121,9 @@ def span_metrics(
     An entity counts when its type and both ends match. Sets need no tag-reading rules, so the
     conlleval and strict keys (named as `entity_metrics` names them) hold the same numbers."""
     check_pairs(predictions, references)
-    hits: Counter[str] = Counter()
-    predicted: Counter[str] = Counter()
-    support: Counter[str] = Counter()
-    for pred, gold in zip(predictions, references, strict=True):
-        pred, gold = set(pred), set(gold)
-        hits.update(kind for kind, _, _ in pred & gold)
-        predicted.update(kind for kind, _, _ in pred)
-        support.update(kind for kind, _, _ in gold)
-    per_type = {
-        kind: {**_scores(hits[kind], predicted[kind], support[kind]), "support": support[kind]}
-        for kind in sorted(predicted.keys() | support.keys())
-    }
-    overall = _scores(hits.total(), predicted.total(), support.total())
+    raw = _set_scores(predictions, references)
     scores: dict[str, Any] = {}
     for rules in ("conlleval", "strict"):
-        scores.update({f"{k}_{rules}": v for k, v in overall.items()})
-    scores |= {"per_type": per_type, "per_type_strict": per_type}
+        scores.update({f"{k}_{rules}": raw[k] for k in ("precision", "recall", "f1")})
+    scores |= {"per_type": raw["per_type"], "per_type_strict": raw["per_type"]}
     return {**scores, "num_sentences": len(references)}

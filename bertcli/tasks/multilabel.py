@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from bertcli.data.load import Example, clean_text, pick_column
+from bertcli.data.load import Example
 from bertcli.errors import DataError
 from bertcli.tasks.base import require_labels
 from bertcli.tasks.classification import ClassificationTask
@@ -97,14 +97,14 @@ class MultiLabelTask(ClassificationTask):
     # ------------------------------------------------------------------ data
     @classmethod
     def label_set(cls, config: RunConfig, records: Sequence[Record], split: Split) -> list[str]:
-        from bertcli.data.load import infer_label_names
+        from bertcli.data.load import infer_label_names, label_column
 
         settings = config.multilabel
         if settings.label_columns:
             if records:
                 _check_columns(records[0], settings.label_columns)
             return require_labels(list(settings.label_columns), split.origin, config)
-        column = _label_column(records[0], config.data) if records else ""
+        column = label_column(records, config.data) if records else ""
         tokens = [
             token
             for _, record in records
@@ -247,11 +247,6 @@ def _named(values: np.ndarray | None, names: Sequence[str]) -> dict[str, float] 
     return {name: round(float(v), 4) for name, v in zip(names, values, strict=True)}
 
 
-def _label_column(first: Record, data: DataConfig) -> str:
-    location, record = first
-    return pick_column(data.label_column, record, location, "data.label_column") or ""
-
-
 def _check_columns(first: Record, columns: Sequence[str]) -> None:
     location, record = first
     missing = [c for c in columns if c not in record]
@@ -307,33 +302,21 @@ def labelled_examples(
     names: list[str],
 ) -> list[Example]:
     """Records with a text (and pair) and their labels as sorted label ids."""
+    from bertcli.data.load import label_column, labelled_records
+
     if not records:
         return []
-    location, first = records[0]
-    text_col = pick_column(data.text_column, first, location, "data.text_column")
-    pair_col = pick_column(data.pair_column, first, location, "data.pair_column")
-    if settings.label_columns:
-        _check_columns(records[0], settings.label_columns)
-    label_col = None if settings.label_columns else _label_column(records[0], data)
-    examples = []
-    for location, record in records:
-        text, pair = record.get(text_col), record.get(pair_col) if pair_col else None  # type: ignore[arg-type]
-        if text is None:
-            raise DataError(f"{location}: field {text_col!r} is missing or empty")
-        if label_col is None:
-            label = tuple(
-                names.index(c) for c in settings.label_columns if _flag(record.get(c), location, c)
-            )
-        else:
-            label = _label_ids(
-                record.get(label_col), names, settings.separator, location, label_col
-            )
-        examples.append(
-            Example(
-                clean_text(str(text), data.clean),
-                clean_text(str(pair), data.clean) if pair is not None else None,
-                label,  # type: ignore[arg-type]
-                location,
-            )
-        )
-    return examples
+    columns = settings.label_columns
+    if columns:
+        _check_columns(records[0], columns)
+
+        def from_columns(location: str, record: dict[str, Any]) -> tuple[int, ...]:
+            return tuple(names.index(c) for c in columns if _flag(record.get(c), location, c))
+
+        return labelled_records(records, data, from_columns)
+    column = label_column(records, data)
+
+    def from_cell(location: str, record: dict[str, Any]) -> tuple[int, ...]:
+        return _label_ids(record.get(column), names, settings.separator, location, column)
+
+    return labelled_records(records, data, from_cell)

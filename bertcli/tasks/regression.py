@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from bertcli.aggregate import pool_windows
-from bertcli.data.load import Example, clean_text, pick_column
+from bertcli.data.load import Example
 from bertcli.data.windows import Windows
 from bertcli.errors import DataError
 from bertcli.tasks.classification import ClassificationTask
@@ -160,35 +160,21 @@ class RegressionTask(ClassificationTask):
 
 def scored_examples(records: Sequence[Record], data: DataConfig) -> list[Example]:
     """Records with a text (and pair) and a numeric score in data.label_column."""
-    examples = []
-    columns: tuple[Any, Any, Any] | None = None
-    for location, record in records:
-        if columns is None:
-            columns = (
-                pick_column(data.text_column, record, location, "data.text_column"),
-                pick_column(data.pair_column, record, location, "data.pair_column"),
-                pick_column(data.label_column, record, location, "data.label_column"),
-            )
-        text_col, pair_col, score_col = columns
-        raw = record.get(score_col)
+    from bertcli.data.load import label_column, labelled_records
+
+    column = label_column(records, data) if records else ""
+
+    def score_of(location: str, record: dict[str, Any]) -> float:
+        raw = record.get(column)
         try:
             score = float(raw)  # type: ignore[arg-type]
         except (TypeError, ValueError):
             score = math.nan
         if not math.isfinite(score):
             raise DataError(
-                f"{location}: field {score_col!r} is {raw!r}, not a number",
+                f"{location}: field {column!r} is {raw!r}, not a number",
                 "a regression target is a number per row (e.g. 3.8)",
             )
-        text, pair = record.get(text_col), record.get(pair_col) if pair_col else None
-        if text is None:
-            raise DataError(f"{location}: field {text_col!r} is missing or empty")
-        examples.append(
-            Example(
-                clean_text(str(text), data.clean),
-                clean_text(str(pair), data.clean) if pair is not None else None,
-                score,  # type: ignore[arg-type]
-                location,
-            )
-        )
-    return examples
+        return score
+
+    return labelled_records(records, data, score_of)
