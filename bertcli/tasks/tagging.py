@@ -414,7 +414,7 @@ class TaggingTask(Task):
         predicted = predictions[index]
         spans = example.spans or []
         entities = []
-        if predicted.entities is not None:  # span head: its own scores, nested ones too
+        if getattr(predicted, "entities", None) is not None:  # span head: nested ones too
             found = [(kind, a, b, prob) for kind, a, b, prob in predicted.entities]
         else:
             found = [

@@ -68,11 +68,12 @@ def test_class_weights_change_training_and_are_in_the_summary(
     assert any(not torch.equal(a[k], b[k]) for k in a), "the weights moved the training"
 
 
-def test_crf_head_refuses_class_weights() -> None:
-    with pytest.raises(ConfigError, match="CRF"):
+@pytest.mark.parametrize("head", ["crf", "globalpointer"])
+def test_crf_and_span_heads_refuse_class_weights(head: str) -> None:
+    with pytest.raises(ConfigError, match=f"the {head} head has no per-tag loss"):
         load_config(
             None,
-            {"task": "tagging", "tagging.head": "crf", "train.class_weights": "auto"},
+            {"task": "tagging", "tagging.head": head, "train.class_weights": "auto"},
         )
 
 

@@ -51,16 +51,22 @@ def test_every_task_names_its_config_section_and_head() -> None:
         assert "jsonl" in task.output_formats
 
 
+TASKS = "classification, multilabel, regression, tagging, qa, masked_lm"
+
+
 def test_unknown_task_names_the_valid_ones() -> None:
     with pytest.raises(
         ConfigError,
-        match="'poetry' is not one of classification, regression, tagging, qa, masked_lm",
+        match=f"'poetry' is not one of {TASKS}",
     ):
         load_config(None, {"task": "poetry"})
-    with pytest.raises(ConfigError, match="classification, regression, tagging, qa, masked_lm"):
+    with pytest.raises(
+        ConfigError, match="classification, multilabel, regression, tagging, qa, masked_lm"
+    ):
         get_task("poetry")
     with pytest.raises(
-        ModelError, match=r"task 'poetry'.*classification, regression, tagging, qa, masked_lm"
+        ModelError,
+        match=r"task 'poetry'.*classification, multilabel, regression, tagging, qa, masked_lm",
     ):
         task_from_meta({"task": "poetry", "max_length": 32}, None, "some/model")
 
