@@ -7,7 +7,6 @@ al. 2020), so one seed is an anecdote. The run folder becomes the seed that did 
 
 from __future__ import annotations
 
-import os
 import shutil
 import statistics
 import tempfile
@@ -20,8 +19,8 @@ from bertcli.console import info
 from bertcli.errors import ConfigError
 from bertcli.finetune import METRICS_FILE, FinetuneResult, finetune
 from bertcli.last_run import remember_last_run
-from bertcli.modeling.model import write_json_atomic
-from bertcli.run_dir import MARKER_FILE, META_FILE, is_run_dir
+from bertcli.modeling.model import publish, write_json_atomic
+from bertcli.run_dir import MARKER_FILE, is_run_dir
 from bertcli.tasks import get_task
 
 SEEDS_FILE = "seeds.json"
@@ -154,11 +153,6 @@ def _promote(best: Path, out_dir: Path) -> None:
                 shutil.copytree(item, target)
             else:
                 shutil.copy2(item, target)
-        (out_dir / META_FILE).unlink(missing_ok=True)
-        for item in sorted(staging.iterdir(), key=lambda p: p.name == META_FILE):
-            destination = out_dir / item.name
-            if destination.is_dir() and not destination.is_symlink():
-                shutil.rmtree(destination)
-            os.replace(item, destination)
+        publish(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -276,13 +276,23 @@ def save_model(model: TaskModel, tokenizer: Any, out_dir: Path, meta: dict[str, 
         extras = model.extras()
         if extras:
             save_file(extras, str(staging / HEAD_FILE))
-        (out_dir / META_FILE).unlink(missing_ok=True)
-        for item in sorted(staging.iterdir()):
-            os.chmod(item, 0o644)
-            os.replace(item, out_dir / item.name)
-        write_json_atomic(out_dir / META_FILE, meta)
+        write_json_atomic(staging / META_FILE, meta)
+        publish(staging, out_dir)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
+
+
+def publish(staging: Path, out_dir: Path) -> None:
+    """Move a staged model into `out_dir` by atomic renames: the old bertcli.json goes first and
+    the new one comes last, so its presence always marks a complete model."""
+    (out_dir / META_FILE).unlink(missing_ok=True)
+    for item in sorted(staging.iterdir(), key=lambda path: (path.name == META_FILE, path.name)):
+        destination = out_dir / item.name
+        if item.is_dir():
+            shutil.rmtree(destination, ignore_errors=True)
+        else:
+            os.chmod(item, 0o644)
+        os.replace(item, destination)
 
 
 def _add_carried(model: TaskModel, weights: Path) -> None:
