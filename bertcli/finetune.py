@@ -7,6 +7,7 @@ from functools import partial
 from pathlib import Path
 from typing import Any
 
+from bertcli.compiling import compile_model, pad_multiple, use_compile
 from bertcli.config import RunConfig, dump_config
 from bertcli.console import info, is_main_process
 from bertcli.data.splits import Prepared, load_data
@@ -66,6 +67,10 @@ def _run(config: RunConfig, run: RunDir, plan: RunPlan) -> FinetuneResult:
     accelerator = _accelerator(config)
     set_seed(config.train.seed)
     model, tokenizer = _build_model(config, source, data.label_names)
+    device_type = accelerator.device.type
+    compiled = use_compile(config.train.compile, device_type)
+    if compiled:
+        compile_model(model)
     task = task_from_config(config, data.label_names)
     _set_class_weights(config, model, data)
     train_windows = task.windows(tokenizer, data.train)
@@ -96,6 +101,7 @@ def _run(config: RunConfig, run: RunDir, plan: RunPlan) -> FinetuneResult:
         out_dir=out_dir,
         save_best=save_best,
         head_lr=head_lr(config),
+        pad_multiple=pad_multiple(config.train.pad_to_multiple_of, compiled, device_type),
     )
     if resuming:
         trainer.resume_from(checkpoint_dirs(out_dir)[-1])
@@ -198,6 +204,9 @@ def _finalize(
         "train_samples": state.samples,
         "train_seconds": round(state.train_seconds, 2),
         "train_samples_per_second": round(state.samples / max(state.train_seconds, 1e-9), 3),
+        "train_tokens": state.tokens,
+        "train_tokens_per_second": round(state.tokens / max(state.train_seconds, 1e-9), 1),
+        "peak_memory_mb": peak_memory_mb(accelerator.device),
         "precision": precision,
     }
     weights = accelerator.unwrap_model(model).class_weights
@@ -250,6 +259,18 @@ def _score(
             if split == "validation":
                 task.adopt(metrics[split])
     return metrics
+
+
+def peak_memory_mb(device: Any) -> float:
+    """The most memory training held: allocated GPU memory on CUDA, else the process's peak RSS
+    (model, data and Python included)."""
+    import torch
+
+    if device.type == "cuda":
+        return round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
+    import resource
+
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
 def _cuda() -> bool:

@@ -80,6 +80,7 @@ class TrainState:
     epoch: int = 0
     batches_in_epoch: int = 0  # micro-batches of `epoch` consumed up to the last optimizer step
     samples: int = 0
+    tokens: int = 0  # real (not padding) tokens trained on
     train_seconds: float = 0.0  # time in forward/backward/step only, not evaluation or saving
     best_metric: float | None = None
     best_step: int | None = None
@@ -111,6 +112,7 @@ class Trainer:
         out_dir: Path,
         save_best: Callable[[torch.nn.Module, Path, dict[str, Any]], None],
         head_lr: float | None = None,
+        pad_multiple: int = 1,
     ) -> None:
         self.acc = accelerator
         self.task = task
@@ -134,6 +136,8 @@ class Trainer:
                 pad_id,
                 task.batch_transform(train_windows),
                 epoch=lambda: self.state.epoch,
+                multiple=pad_multiple,
+                limit=cfg.max_length,
             ),
             # A private generator: iterating must not draw from the global RNG (dropout's), or a
             # resumed run, which iterates differently, would get different dropout masks.
@@ -145,10 +149,12 @@ class Trainer:
         eval_dl = torch.utils.data.DataLoader(
             WindowDataset(eval_windows),
             batch_sampler=eval_sampler,
-            collate_fn=Collator(eval_windows, pad_id),
+            collate_fn=Collator(eval_windows, pad_id, multiple=pad_multiple, limit=cfg.max_length),
             generator=torch.Generator(),
         )
-        optimizer = make_optimizer(model, cfg, head_lr)
+        # The model is still on the CPU here; accelerate moves it (and so these parameters).
+        fused = accelerator.device.type == "cuda"
+        optimizer = make_optimizer(model, cfg, head_lr, fused=fused)
         self.model, self.optimizer, self.train_dl, self.eval_dl = accelerator.prepare(
             model, optimizer, train_dl, eval_dl
         )
@@ -161,6 +167,7 @@ class Trainer:
         self._losses: list[torch.Tensor] = []
         self._loss_steps: list[int] = []
         self._norms: list[torch.Tensor] = []
+        self._tokens: list[torch.Tensor] = []  # attention-mask sums, read with the losses
         self._last_checkpoint: Path | None = None
 
     # ------------------------------------------------------------------ checkpoints
@@ -289,6 +296,10 @@ class Trainer:
         Called before every log line, evaluation and checkpoint, so no checkpoint or `best`
         model is ever written from weights that a NaN or infinite loss has touched.
         """
+        if self._tokens:
+            # Every process counts its own batches; all of them pass here together.
+            self.state.tokens += int(self.acc.reduce(torch.stack(self._tokens).sum(), "sum"))
+            self._tokens = []
         if not self._losses:
             return None
         losses = torch.stack(self._losses).float()
@@ -321,6 +332,7 @@ class Trainer:
             loss, _ = self.model(**batch)
             acc.backward(loss)
             self._losses.append(loss.detach())
+            self._tokens.append(batch["attention_mask"].sum())
             self._loss_steps.append(self.state.step + 1)
             if not acc.sync_gradients:
                 return False
@@ -400,6 +412,8 @@ class Trainer:
     def _interrupted(self, signal_name: str, exit_code: int) -> Interrupted:
         """Save a checkpoint at the last step boundary (single process) and say so."""
         step = self.state.step
+        # Token counts of finished steps go into the checkpoint; the broken step's are dropped.
+        self._tokens = self._tokens[: sum(s <= step for s in self._loss_steps)]
         self._losses, self._loss_steps, self._norms = [], [], []  # the broken step's, if any
         if self.acc.num_processes > 1:
             # Other ranks may be inside a collective operation: saving could hang.

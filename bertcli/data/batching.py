@@ -16,9 +16,16 @@ def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:
     return [order[i : i + batch_size] for i in range(0, len(order), batch_size)]
 
 
-def pad_windows(windows: Windows, indices: Sequence[int], pad_id: int) -> dict[str, np.ndarray]:
-    """Pad the given windows to the longest of them: (batch, seq) int64 arrays."""
-    width = max(len(windows.input_ids[i]) for i in indices)
+def pad_windows(
+    windows: Windows,
+    indices: Sequence[int],
+    pad_id: int,
+    multiple: int = 1,
+    limit: int | None = None,
+) -> dict[str, np.ndarray]:
+    """Pad the given windows to the longest of them, rounded up to a multiple of `multiple` but
+    not past `limit` (the run's max length): (batch, seq) int64 arrays."""
+    width = padded_width(max(len(windows.input_ids[i]) for i in indices), multiple, limit)
     input_ids = np.full((len(indices), width), pad_id, dtype=np.int64)
     token_type_ids = np.zeros((len(indices), width), dtype=np.int64)
     attention_mask = np.zeros((len(indices), width), dtype=np.int64)
@@ -32,6 +39,11 @@ def pad_windows(windows: Windows, indices: Sequence[int], pad_id: int) -> dict[s
         "token_type_ids": token_type_ids,
         "attention_mask": attention_mask,
     }
+
+
+def padded_width(longest: int, multiple: int = 1, limit: int | None = None) -> int:
+    rounded = -(-longest // multiple) * multiple
+    return rounded if limit is None else max(longest, min(rounded, limit))
 
 
 def pad_labels(windows: Windows, indices: Sequence[int], width: int) -> np.ndarray | None:

@@ -27,8 +27,9 @@ class WindowDataset(torch.utils.data.Dataset):
 
 
 class Collator:
-    """Pads a list of window indices to the longest window in the batch; `transform(batch,
-    epoch())`, if given, then changes it (a task's per-epoch masks)."""
+    """Pads a list of window indices to the longest window in the batch (rounded up to a
+    multiple of `multiple`, at most `limit`); `transform(batch, epoch())`, if given, then changes
+    it (a task's per-epoch masks)."""
 
     def __init__(
         self,
@@ -36,16 +37,20 @@ class Collator:
         pad_id: int,
         transform: Callable[[dict, int], dict] | None = None,
         epoch: Callable[[], int] = lambda: 0,
+        multiple: int = 1,
+        limit: int | None = None,
     ) -> None:
         self.windows = windows
         self.pad_id = pad_id
         self.transform = transform
         self.epoch = epoch
+        self.multiple = multiple
+        self.limit = limit
 
     def __call__(self, indices: Sequence[int]) -> dict[str, torch.Tensor]:
         w = self.windows
-        # (batch, seq) each
-        batch = {k: torch.from_numpy(v) for k, v in pad_windows(w, indices, self.pad_id).items()}
+        padded = pad_windows(w, indices, self.pad_id, self.multiple, self.limit)
+        batch = {k: torch.from_numpy(v) for k, v in padded.items()}  # (batch, seq) each
         batch["window_index"] = torch.tensor(list(indices), dtype=torch.long)
         labels = pad_labels(w, indices, batch["input_ids"].shape[1])
         if labels is not None:

@@ -1,0 +1,62 @@
+"""torch.compile: whether a run uses it, and the batch shapes it is given."""
+
+from __future__ import annotations
+
+import importlib.util
+import shutil
+from typing import Any, Literal
+
+from bertcli.console import notice
+from bertcli.errors import ConfigError
+
+# Lengths are rounded up to this when compiling, so a run meets a handful of shapes (64, 128,
+# ... max_length) instead of every length: each new shape costs a recompile.
+COMPILE_MULTIPLE = 64
+# Without compiling, GPU matmuls still prefer lengths that are multiples of 8 (tensor cores).
+GPU_MULTIPLE = 8
+
+
+def _missing_toolchain(device_type: str) -> str | None:
+    """What torch.compile's default backend needs on this device and cannot find, if anything."""
+    if device_type == "cuda":
+        return None if importlib.util.find_spec("triton") else "the triton package"
+    if not any(shutil.which(cc) for cc in ("g++", "c++", "clang++")):
+        return "a C++ compiler (g++ or clang++) on PATH"
+    return None
+
+
+def use_compile(setting: bool | Literal["auto"], device_type: str) -> bool:
+    """train.compile resolved for this device.
+
+    auto is off wherever it has been measured (benchmarks/RESULTS.md): on a 2-core AVX-512 CPU a
+    compiled MiniLM training step ran 1.5x slower than eager, after 92 s of compiling; on an H200
+    a 200-step BERT-base run, 14 s of eager training, had not finished compiling and training
+    after 200 s. `true` is for long GPU runs, where the warm-up can be repaid.
+    """
+    if setting == "auto" or not setting:
+        return False
+    missing = _missing_toolchain(device_type)
+    if missing:
+        raise ConfigError(
+            f"train.compile: torch.compile on {device_type} needs {missing}",
+            "install it, or leave compiling off (--set train.compile=false)",
+        )
+    return True
+
+
+def pad_multiple(configured: int | None, compiled: bool, device_type: str) -> int:
+    """train.pad_to_multiple_of, or its default for this run."""
+    if configured:
+        return configured
+    if compiled:
+        return COMPILE_MULTIPLE
+    return GPU_MULTIPLE if device_type == "cuda" else 1
+
+
+def compile_model(model: Any) -> Any:
+    """Compile `model` in place (its parameters, state dict and class stay as they are)."""
+    notice("compiling the model (torch.compile): the first steps of each new batch shape are slow")
+    # dynamic=None: shapes start static and become symbolic after the first recompile, so the
+    # few padded lengths share one graph instead of one each.
+    model.compile(dynamic=None)
+    return model
