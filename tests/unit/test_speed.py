@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from bertcli.compiling import pad_multiple, use_compile
+from bertcli.compiling import _missing_toolchain, pad_multiple, use_compile
 from bertcli.config import TrainConfig
 from bertcli.data.collate import Collator
 from bertcli.data.windows import Windows
@@ -123,6 +123,9 @@ def test_metrics_count_the_real_tokens_trained_on(
     assert metrics["peak_memory_mb"] > 0
 
 
+@pytest.mark.skipif(
+    _missing_toolchain("cpu") is not None, reason="torch.compile on a CPU needs a C++ compiler"
+)
 def test_compiled_training_matches_eager_and_saves_plain_weights(
     tiny_model_dir: Path, tmp_path: Path, run_config
 ) -> None:
