@@ -33,7 +33,13 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE.parent))
 
-from mfu import H100_BF16_PEAK, matmul_peak, mfu, train_flops_per_token  # noqa: E402
+from mfu import (  # noqa: E402
+    H100_BF16_PEAK,
+    matmul_peak,
+    mfu,
+    steady_samples_per_s,
+    train_flops_per_token,
+)
 
 # recipe -> (training file, validation file, batch size, max length, Trainer's task)
 RECIPES = {
@@ -107,14 +113,6 @@ def bertcli_cmd(args: argparse.Namespace, recipe: str, model: str, out: Path) ->
     return cmd
 
 
-def steady(out: Path) -> float | None:
-    """samples/s over the second half of the logged intervals (compile warm-up excluded)."""
-    lines = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines() if x]
-    rates = [x["samples_per_s"] for x in lines if "samples_per_s" in x]
-    half = rates[len(rates) // 2 :]
-    return sorted(half)[len(half) // 2] if half else None
-
-
 def bertcli_row(b: Bench, recipe: str, model: str, label: str, compile_: bool) -> None:
     out = Path(tempfile.mkdtemp(prefix="gpu-bertcli-")) / "run"
     cmd = [
@@ -132,7 +130,7 @@ def bertcli_row(b: Bench, recipe: str, model: str, label: str, compile_: bool) -
             "step": name, "recipe": recipe, "model": label, "side": "bertcli",
             "compile": compile_, "precision": m["precision"],
             "samples_per_s": m["train_samples_per_second"],
-            "steady_samples_per_s": steady(out),
+            "steady_samples_per_s": steady_samples_per_s(out),
             "tokens_per_s": m["train_tokens_per_second"],
             "mean_tokens": m["train_tokens"] / max(m["train_samples"], 1),
             "peak_mb": m["peak_memory_mb"], "train_s": m["train_seconds"],

@@ -49,3 +49,12 @@ def matmul_peak(device: str, dtype_name: str, size: int = 0, repeats: int = 0) -
 
 def mfu(tokens_per_s: float, flops_per_token: float, peak: float) -> float:
     return tokens_per_s * flops_per_token / peak
+
+
+def steady_samples_per_s(run_dir: Path) -> float | None:
+    """A bertcli run's median logged samples/s over the second half of its training log: the
+    rate a long run settles at, compile warm-up and first-call costs excluded."""
+    log = (Path(run_dir) / "train_log.jsonl").read_text().splitlines()
+    rates = [r["samples_per_s"] for r in map(json.loads, filter(None, log)) if "samples_per_s" in r]
+    late = sorted(rates[len(rates) // 2 :])
+    return late[len(late) // 2] if late else None

@@ -30,7 +30,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from mfu import matmul_peak, mfu, train_flops_per_token
+from mfu import matmul_peak, mfu, steady_samples_per_s, train_flops_per_token
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "imdb"
 
@@ -59,14 +59,9 @@ def run_bertcli(
     subprocess.run(cmd, check=True, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     wall = time.perf_counter() - started
     metrics = json.loads((out / "metrics.json").read_text())
-    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines() if x]
-    rates = [x["samples_per_s"] for x in log if "samples_per_s" in x]
-    late = sorted(rates[len(rates) // 2 :])
     return {
         "samples_per_s": metrics["train_samples_per_second"],
-        # The second half of the logged intervals: what a long run settles at (compile warm-up
-        # and first-step costs excluded).
-        "steady_samples_per_s": late[len(late) // 2] if late else None,
+        "steady_samples_per_s": steady_samples_per_s(out),
         "mean_tokens": metrics["train_tokens"] / max(metrics["train_samples"], 1),
         "accuracy": metrics.get("test", {}).get("accuracy"),
         "wall_s": wall,
