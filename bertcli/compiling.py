@@ -14,6 +14,7 @@ from bertcli.errors import ConfigError
 COMPILE_MULTIPLE = 64
 # Without compiling, GPU matmuls still prefer lengths that are multiples of 8 (tensor cores).
 GPU_MULTIPLE = 8
+OFF_HINTS = {"train.compile": "--set train.compile=false", "--compile": "drop --compile"}
 
 
 def _missing_toolchain(device_type: str) -> str | None:
@@ -25,8 +26,10 @@ def _missing_toolchain(device_type: str) -> str | None:
     return None
 
 
-def use_compile(setting: bool | Literal["auto"], device_type: str) -> bool:
-    """train.compile resolved for this device.
+def use_compile(
+    setting: bool | Literal["auto"], device_type: str, option: str = "train.compile"
+) -> bool:
+    """train.compile (or predict's `option`, --compile) resolved for this device.
 
     auto is off wherever it has been measured (benchmarks/RESULTS.md): on a 2-core AVX-512 CPU a
     compiled MiniLM training step ran 1.5x slower than eager, after 92 s of compiling; on an H200
@@ -38,8 +41,8 @@ def use_compile(setting: bool | Literal["auto"], device_type: str) -> bool:
     missing = _missing_toolchain(device_type)
     if missing:
         raise ConfigError(
-            f"train.compile: torch.compile on {device_type} needs {missing}",
-            "install it, or leave compiling off (--set train.compile=false)",
+            f"{option}: torch.compile on {device_type} needs {missing}",
+            f"install it, or leave compiling off ({OFF_HINTS.get(option, option)})",
         )
     return True
 
@@ -59,4 +62,16 @@ def compile_model(model: Any) -> Any:
     # dynamic=None: shapes start static and become symbolic after the first recompile, so the
     # few padded lengths share one graph instead of one each.
     model.compile(dynamic=None)
+    return model
+
+
+def compile_for_inference(model: Any) -> Any:
+    """Compile `model` in place for prediction: weights frozen into the graph (inductor's
+    `freezing`, which lets it pre-pack them for the CPU's matmul kernels) and symbolic shapes
+    from the start, since every batch of a length-sorted stream has its own length."""
+    import torch._inductor.config
+
+    notice("compiling the model (torch.compile): the first batches are slow")
+    torch._inductor.config.freezing = True
+    model.compile(dynamic=True)
     return model

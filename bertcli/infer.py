@@ -56,8 +56,11 @@ class Predictor(BasePredictor):
         device: str | None = None,
         threads: int | None = None,
         long_inputs: dict[str, Any] | None = None,
+        compile: bool = False,
     ) -> None:
-        """`long_inputs` overrides the long-input settings saved with the model (strategy, ...)."""
+        """`long_inputs` overrides the long-input settings saved with the model (strategy, ...);
+        `compile` runs the model through torch.compile (slow first batches, faster after)."""
+        from bertcli.compiling import compile_for_inference, use_compile
         from bertcli.modeling.model import load_model
 
         if threads:
@@ -68,6 +71,8 @@ class Predictor(BasePredictor):
         self.model.to(self.device)
         self.precision = resolve_precision(precision, self.device.type)
         self.batch_size = batch_size
+        if use_compile(compile, self.device.type, "--compile"):
+            compile_for_inference(self.model)
 
     def window_logits(self, windows: Windows) -> np.ndarray | list[np.ndarray]:
         return window_logits(

@@ -37,6 +37,7 @@ def predict_records(
     precision: str = "auto",
     threads: int | None = None,
     long_inputs: dict[str, Any] | None = None,
+    compile: bool = False,
 ) -> Iterator[str]:
     """Yield one output line per input record, batch by batch, so memory stays flat."""
     from bertcli.predictor import open_predictor
@@ -54,6 +55,7 @@ def predict_records(
         batch_size=batch_size,
         threads=threads,
         long_inputs=long_inputs,
+        **({"compile": True} if compile else {}),
     )
     task = predictor.task
     if output_format not in task.output_formats:

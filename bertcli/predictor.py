@@ -157,6 +157,13 @@ def open_predictor(model_dir: str | Path, **options: Any) -> BasePredictor:
             )
         from bertcli.onnx_runtime import OnnxPredictor
 
+        if options.pop("compile", False):
+            from bertcli.errors import ConfigError
+
+            raise ConfigError(
+                f"--compile: {model_dir} is an ONNX export, which ONNX Runtime already optimises",
+                "drop --compile, or predict with the PyTorch model folder",
+            )
         options.pop("device", None)
         return OnnxPredictor(model_dir, **options)
     from bertcli.infer import Predictor

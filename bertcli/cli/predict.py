@@ -96,6 +96,14 @@ def predict(
     threads: Annotated[
         int | None, typer.Option(min=1, help="CPU threads for PyTorch or ONNX Runtime.")
     ] = None,
+    compile_model: Annotated[
+        bool,
+        typer.Option(
+            "--compile",
+            help="torch.compile the PyTorch model: about 20 s of compiling on a 2-core CPU, then "
+            "1.2x faster; pays off from a few thousand inputs (needs a C++ compiler on CPUs).",
+        ),
+    ] = False,
 ) -> None:
     """Predict for new inputs, streamed in input order, one output per input.
 
@@ -141,6 +149,7 @@ def predict(
         precision=precision.value,
         threads=threads,
         long_inputs=long_input_settings(long_inputs, aggregate, stride, max_windows),
+        compile=compile_model,
     ):
         sys.stdout.write(line)
         sys.stdout.flush()

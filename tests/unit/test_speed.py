@@ -189,3 +189,47 @@ def test_token_count_survives_ctrl_c_between_log_lines(
         return json.loads((tmp_path / name / "metrics.json").read_text())["train_tokens"]
 
     assert tokens("resumed") == tokens("straight") > 0
+
+
+@pytest.mark.skipif(
+    _missing_toolchain("cpu") is not None, reason="torch.compile on a CPU needs a C++ compiler"
+)
+def test_compiled_prediction_gives_the_same_answers(
+    trained_model_dir: Path, tmp_path: Path
+) -> None:
+    from bertcli.predict import predict_records
+
+    texts = [row[0] for row in sentiment_rows(12, seed=3)]
+    source = tmp_path / "reviews.txt"
+    source.write_text("\n".join(texts) + "\n", encoding="utf-8")
+
+    def run(compile_: bool) -> list[dict]:
+        lines = predict_records(source, trained_model_dir, precision="no", compile=compile_)
+        return [json.loads(line) for line in lines]
+
+    eager, compiled = run(False), run(True)
+    assert [r["label"] for r in compiled] == [r["label"] for r in eager]
+    for a, b in zip(eager, compiled, strict=True):
+        assert b["score"] == pytest.approx(a["score"], abs=1e-4)
+
+
+def test_predict_compile_on_an_onnx_export_exits_2(
+    trained_model_dir: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from bertcli.cli import app
+    from bertcli.predictor import ONNX_FILE
+
+    export = tmp_path / "onnx"
+    shutil.copytree(trained_model_dir, export, ignore=shutil.ignore_patterns("checkpoints"))
+    meta = json.loads((export / "bertcli.json").read_text())
+    (export / "bertcli.json").write_text(json.dumps({**meta, "runtime": "onnx"}))
+    (export / ONNX_FILE).write_bytes(b"")
+    monkeypatch.setenv("COLUMNS", "500")  # the error on one line, however wide the terminal
+    result = CliRunner().invoke(app, ["predict", "--model", str(export), "--compile", "-"], "good")
+    assert result.exit_code == 2
+    errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
+    assert len(errors) == 1 and "--compile" in errors[0] and "ONNX export" in errors[0]
