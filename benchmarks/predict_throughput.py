@@ -1,4 +1,5 @@
-"""Prediction throughput: transformers.pipeline vs. bertcli (PyTorch, ONNX fp32, ONNX int8).
+"""Prediction throughput: transformers.pipeline vs. bertcli (PyTorch, compiled PyTorch, ONNX fp32,
+ONNX int8).
 
 The same fine-tuned model and the same N real IMDb test reviews for every row; texts/s, peak memory
 (max RSS of the process, model included), accuracy against the gold labels and label agreement with
@@ -67,7 +68,13 @@ def run_row(spec: dict) -> dict:
             import bertcli.infer  # noqa: F401
         started = time.perf_counter()
         lines = list(
-            predict_records(spec["texts"], spec["model"], fmt="text", precision=spec["precision"])
+            predict_records(
+                spec["texts"],
+                spec["model"],
+                fmt="text",
+                precision=spec["precision"],
+                compile=spec.get("compile", False),
+            )
         )
         seconds = time.perf_counter() - started
         labels = [json.loads(line)["label"] for line in lines]
@@ -128,6 +135,10 @@ def main() -> None:
         ("transformers.pipeline (fp32, batch 32)", {"kind": "pipeline", "model": str(model)}),
         ("bertcli PyTorch fp32", {"kind": "bertcli", "model": str(model), "precision": "no"}),
         ("bertcli PyTorch auto", {"kind": "bertcli", "model": str(model), "precision": "auto"}),
+        (
+            "bertcli PyTorch auto --compile",
+            {"kind": "bertcli", "model": str(model), "precision": "auto", "compile": True},
+        ),
         ("bertcli ONNX fp32", {"kind": "bertcli", "model": str(work / "onnx"), "precision": "no"}),
         ("bertcli ONNX int8", {"kind": "bertcli", "model": str(work / "int8"), "precision": "no"}),
     ]
