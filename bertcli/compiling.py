@@ -31,10 +31,10 @@ def use_compile(
 ) -> bool:
     """train.compile (or predict's `option`, --compile) resolved for this device.
 
-    auto is off wherever it has been measured (benchmarks/RESULTS.md): on a 2-core AVX-512 CPU a
-    compiled MiniLM training step ran 1.5x slower than eager, after 92 s of compiling; on an H200
-    a 200-step BERT-base run, 14 s of eager training, had not finished compiling and training
-    after 200 s. `true` is for long GPU runs, where the warm-up can be repaid.
+    auto is off wherever it has been measured (benchmarks/RESULTS.md): on a 2-core AVX-512 CPU
+    compiled MiniLM training steps ran 1.1-1.5x slower than eager, after 92 s of compiling; on
+    an H200 a 200-step BERT-base run, 14 s of eager training, had not finished compiling and
+    training after 200 s. `true` is for long GPU runs, where the warm-up can be repaid.
     """
     if setting == "auto" or not setting:
         return False

@@ -55,7 +55,7 @@ def predict_records(
         batch_size=batch_size,
         threads=threads,
         long_inputs=long_inputs,
-        **({"compile": True} if compile else {}),
+        compile=compile,
     )
     task = predictor.task
     if output_format not in task.output_formats:
