@@ -16,7 +16,6 @@ test file is given for IMDb, accuracy.
 from __future__ import annotations
 
 import json
-import resource
 import sys
 import tempfile
 import time
@@ -134,6 +133,8 @@ def run(spec: dict) -> dict:
     import torch
     from transformers import AutoTokenizer, Trainer, TrainingArguments
 
+    from bertcli.finetune import peak_memory_mb
+
     cuda = torch.cuda.is_available() and not spec.get("cpu")
     tokenizer = AutoTokenizer.from_pretrained(spec["model"])
     ds, model, collator = TASKS[spec["task"]](spec, tokenizer)
@@ -165,11 +166,7 @@ def run(spec: dict) -> dict:
     result = trainer.train()
     wall = time.perf_counter() - started
     samples_per_s = result.metrics["train_samples_per_second"]
-    peak = (
-        torch.cuda.max_memory_allocated() / 2**20
-        if cuda
-        else resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    )
+    peak = peak_memory_mb(trainer.args.device)  # measured as bertcli measures its own
     accuracy = None
     if spec.get("test") and spec["task"] == "imdb":
         accuracy = imdb_accuracy(spec, trainer, tokenizer)

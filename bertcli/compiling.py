@@ -56,22 +56,19 @@ def pad_multiple(configured: int | None, compiled: bool, device_type: str) -> in
     return GPU_MULTIPLE if device_type == "cuda" else 1
 
 
-def compile_model(model: Any) -> Any:
-    """Compile `model` in place (its parameters, state dict and class stay as they are)."""
-    notice("compiling the model (torch.compile): the first steps of each new batch shape are slow")
-    # dynamic=None: shapes start static and become symbolic after the first recompile, so the
-    # few padded lengths share one graph instead of one each.
-    model.compile(dynamic=None)
-    return model
+def compile_model(model: Any, *, inference: bool = False) -> Any:
+    """Compile `model` in place (its parameters, state dict and class stay as they are).
 
+    Training: dynamic=None, so shapes start static and become symbolic after the first
+    recompile (the few padded lengths share one graph). Inference: weights frozen into the graph
+    (inductor's `freezing`, which pre-packs them for the CPU's matmul kernels) and symbolic shapes
+    from the start, since every batch of a length-sorted stream has its own length.
+    """
+    if inference:
+        import torch._inductor.config
 
-def compile_for_inference(model: Any) -> Any:
-    """Compile `model` in place for prediction: weights frozen into the graph (inductor's
-    `freezing`, which lets it pre-pack them for the CPU's matmul kernels) and symbolic shapes
-    from the start, since every batch of a length-sorted stream has its own length."""
-    import torch._inductor.config
-
-    notice("compiling the model (torch.compile): the first batches are slow")
-    torch._inductor.config.freezing = True
-    model.compile(dynamic=True)
+        torch._inductor.config.freezing = True
+    first = "batches are" if inference else "steps of each new batch shape are"
+    notice(f"compiling the model (torch.compile): the first {first} slow")
+    model.compile(dynamic=True if inference else None)
     return model

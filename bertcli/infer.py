@@ -60,7 +60,7 @@ class Predictor(BasePredictor):
     ) -> None:
         """`long_inputs` overrides the long-input settings saved with the model (strategy, ...);
         `compile` runs the model through torch.compile (slow first batches, faster after)."""
-        from bertcli.compiling import compile_for_inference, use_compile
+        from bertcli.compiling import compile_model, use_compile
         from bertcli.modeling.model import load_model
 
         if threads:
@@ -72,7 +72,7 @@ class Predictor(BasePredictor):
         self.precision = resolve_precision(precision, self.device.type)
         self.batch_size = batch_size
         if use_compile(compile, self.device.type, "--compile"):
-            compile_for_inference(self.model)
+            compile_model(self.model, inference=True)
 
     def window_logits(self, windows: Windows) -> np.ndarray | list[np.ndarray]:
         return window_logits(
