@@ -7,7 +7,7 @@ from typing import Any
 
 import numpy as np
 
-AGGREGATIONS = ("mean", "max")
+AGGREGATIONS = ("mean", "max")  # fixed poolings; "attention" learns its weights (below)
 
 
 def pool_windows(
@@ -29,6 +29,30 @@ def pool_windows(
     out = np.full((n_examples, logits.shape[-1]), -np.inf, dtype=np.float32)
     np.maximum.at(out, index, logits)
     return out
+
+
+def attention_pool(
+    window_logits: Any, example_index: Sequence[int], n_examples: int
+) -> tuple[np.ndarray, np.ndarray]:
+    """(windows, classes + 1) outputs of an attention-pooled model -> (examples, classes) logits
+    and each window's weight: a softmax of the last column (the window's attention score) over
+    its example's windows, weighting the other columns' logits.
+
+    With a linear classifier the weighted logits equal the logits of the weighted [CLS] vectors,
+    so pooling after the head is the same model as pooling the vectors and cheaper to export.
+    """
+    outputs = np.asarray(window_logits, dtype=np.float64)
+    logits, scores = outputs[:, :-1], outputs[:, -1]
+    index = np.asarray(list(example_index), dtype=np.int64)
+    top = np.full(n_examples, -np.inf)
+    np.maximum.at(top, index, scores)
+    exp = np.exp(scores - top[index])
+    total = np.zeros(n_examples)
+    np.add.at(total, index, exp)
+    weights = exp / total[index]
+    pooled = np.zeros((n_examples, logits.shape[-1]))
+    np.add.at(pooled, index, weights[:, None] * logits)
+    return pooled.astype(np.float32), weights.astype(np.float32)
 
 
 def softmax(logits: np.ndarray) -> np.ndarray:

@@ -24,7 +24,7 @@ PRECISIONS = ("auto", "bf16", "fp16", "no")
 POOLINGS = ("cls", "mean")
 CLEANERS = ("html", "whitespace")
 LONG_INPUT_STRATEGIES = ("head", "tail", "head+tail", "chunk")
-AGGREGATIONS = ("mean", "max")
+AGGREGATIONS = ("mean", "max", "attention")
 
 
 def raise_all(problems: list[str]) -> None:
@@ -138,6 +138,11 @@ class TrainConfig:
         "it measured faster; so far nowhere: see benchmarks/RESULTS.md). The first steps of "
         "each new batch shape are slow while it compiles",
     )
+    gradient_checkpointing: bool = _f(
+        False,
+        "Recompute activations in the backward pass instead of keeping them: about a third "
+        "slower, much less memory (long documents trained whole, large batches)",
+    )
     pad_to_multiple_of: int | None = _f(
         None,
         "Pad each batch's length up to a multiple of N (never past max_length): fewer shapes to "
@@ -202,8 +207,17 @@ class LongInputsConfig:
     )
     head_tokens: int = _f(128, "head+tail: tokens kept from the start (the rest from the end)")
     stride: int = _f(128, "chunk: tokens shared by consecutive windows")
-    max_windows: int = _f(0, "chunk: at most this many windows per text (0: no limit)")
-    aggregate: str = _f("mean", "chunk: pool window logits per text by mean or max")
+    max_windows: int = _f(
+        0,
+        "chunk: at most this many windows per text (0: no limit). attention: eval and predict "
+        "read every window, and a training step takes at most this many of one text, a random "
+        "choice in text order drawn again each epoch",
+    )
+    aggregate: str = _f(
+        "mean",
+        "chunk: pool window logits per text by mean, max, or attention (learned weights over "
+        "the windows' [CLS] vectors, trained with the text as one example)",
+    )
 
     def __post_init__(self) -> None:
         problems: list[str] = []
@@ -230,6 +244,11 @@ class LongInputsConfig:
 
     def problems_for(self, max_length: int) -> list[str]:
         """Checks that need the window length (the recipe's, or a saved model's)."""
+        if self.aggregate == "attention" and self.strategy != "chunk":
+            return [
+                f"long_inputs.aggregate: attention pools the windows of long_inputs.strategy: "
+                f"chunk, not {self.strategy} (one window per text); set --long-inputs chunk"
+            ]
         if self.strategy == "chunk" and self.stride >= max_length - 3:
             return [
                 f"long_inputs.stride: {self.stride} leaves no new tokens in windows of "
@@ -286,7 +305,18 @@ class QAConfig:
     negatives: float = _f(
         0.0,
         "Also train this fraction of questions against another context, as unanswerable: "
-        "teaches windows without the answer to say so (long documents)",
+        "teaches windows without the answer to say so (long documents). With global_norm the "
+        "other context is joined to the question's own instead (before or after it)",
+    )
+    global_norm: bool = _f(
+        False,
+        "Train every window of a question in one softmax over all their positions (Multi-"
+        "passage BERT), so span scores compare across the windows of a long document",
+    )
+    ranker: bool = _f(
+        False,
+        "With global_norm: also learn which window holds the answer (from its [CLS]) and add "
+        "that score to every span of the window",
     )
 
     def __post_init__(self) -> None:
@@ -302,6 +332,8 @@ class QAConfig:
             problems.append(f"qa.stride: must be >= 0, got {self.stride}")
         if not 0.0 <= self.negatives <= 1.0:
             problems.append(f"qa.negatives: must be between 0 and 1, got {self.negatives}")
+        if self.ranker and not self.global_norm:
+            problems.append("qa.ranker: needs qa.global_norm: true (it ranks a question's windows)")
         raise_all(problems)
 
 

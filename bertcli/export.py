@@ -24,7 +24,7 @@ from bertcli.errors import BertcliError, ModelError
 from bertcli.modeling.traits import ModelTraits, debug
 from bertcli.predictor import ONNX_FILE
 from bertcli.run_dir import pid_alive
-from bertcli.tasks import HEAD_FILE, saved_task
+from bertcli.tasks import HEAD_FILE, saved_task, task_from_meta
 
 FORMATS = ("hf", "onnx")
 # fp32 ONNX must reproduce PyTorch to float rounding; int8 trades exact logits for speed, so only
@@ -207,7 +207,7 @@ def _check(
     got = OnnxPredictor(staging).window_logits(windows)
     report.samples = len(windows)
     # What each runtime decides (labels, tags, answer starts and ends) must mostly agree.
-    decisions = saved_task(meta).decisions
+    decisions = task_from_meta(meta, None, staging).decisions
     report.max_abs_diff = float(np.abs(_flat(expected) - _flat(got)).max())
     report.label_agreement = float((decisions(expected) == decisions(got)).mean())
     if report.quantize is None and report.max_abs_diff > FP32_MAX_DIFF:

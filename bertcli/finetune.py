@@ -67,6 +67,8 @@ def _run(config: RunConfig, run: RunDir, plan: RunPlan) -> FinetuneResult:
     accelerator = _accelerator(config)
     set_seed(config.train.seed)
     model, tokenizer = _build_model(config, source, data.label_names)
+    if config.train.gradient_checkpointing:
+        _checkpoint_activations(model.hf)
     device_type = accelerator.device.type
     compiled = use_compile(config.train.compile, device_type)
     if compiled:
@@ -115,6 +117,16 @@ def _run(config: RunConfig, run: RunDir, plan: RunPlan) -> FinetuneResult:
     if accelerator.is_main_process:
         remember_last_run(out_dir)
     return FinetuneResult(out_dir, metrics, state.step, resuming)
+
+
+def _checkpoint_activations(hf_model: Any) -> None:
+    """Recompute each layer's activations in the backward pass instead of keeping them."""
+    # transformers 5 renamed it (the old name warns until v6); non-reentrant checkpointing
+    # works with inputs that need no gradient and under torch.compile.
+    enable = getattr(hf_model, "activation_checkpointing_enable", None)
+    if enable is None:
+        enable = hf_model.gradient_checkpointing_enable
+    enable({"use_reentrant": False})
 
 
 def _set_class_weights(config: RunConfig, model: Any, data: Prepared) -> None:

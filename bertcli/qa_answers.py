@@ -53,11 +53,13 @@ def best_answers(
     n_best: int = 20,
     max_answer_length: int = 30,
     null_threshold: float | None = None,
+    window_scores: Sequence[float] | None = None,
 ) -> list[Answer]:
     """One answer per context from per-window logits over each window's real positions.
 
     With `null_threshold` (SQuAD v2) an example gets the empty answer when
     null score - best span score > null_threshold; without it (v1) the best span always wins.
+    `window_scores` (a passage ranker's) are added to the score of every span of their window.
     """
     if not len(start_logits) == len(end_logits) == len(windows):
         raise ValueError(
@@ -78,7 +80,9 @@ def best_answers(
         null[example] = min(null[example], start[CLS_POSITION] + end[CLS_POSITION])
         found = spans[example]
         # The same characters can be proposed by two overlapping windows: keep the better score.
+        bonus = window_scores[w] if window_scores is not None else 0.0
         for span, score in window_spans(start, end, offsets, n_best, max_answer_length):
+            score += bonus
             if score > found.get(span, -math.inf):
                 found[span] = score
     missing = [i for i, score in enumerate(null) if score == np.inf]

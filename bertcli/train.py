@@ -121,12 +121,15 @@ class Trainer:
         self.save_best = save_best
         self.eval_windows = eval_windows
         self.eval_examples = eval_examples
+        groups, group_limit = task.training_groups(train_windows) or (None, 0)
         self.batches = EpochBatches(
             train_windows.lengths(),
             cfg.batch_size,
             shuffle=True,
             group_by_length=cfg.group_by_length,
             seed=cfg.seed,
+            groups=groups,
+            group_limit=group_limit,
         )
         train_dl = torch.utils.data.DataLoader(
             WindowDataset(train_windows),

@@ -31,6 +31,7 @@ class LongInputs(str, Enum):
 class Aggregate(str, Enum):
     mean = "mean"
     max = "max"
+    attention = "attention"
 
 
 LongInputsOpt = Annotated[
@@ -42,7 +43,11 @@ LongInputsOpt = Annotated[
     ),
 ]
 AggregateOpt = Annotated[
-    Aggregate | None, typer.Option(help="chunk: pool window logits per text by mean or max.")
+    Aggregate | None,
+    typer.Option(
+        help="chunk: pool window logits per text by mean, max, or attention (learned window "
+        "weights; a model trained with attention keeps it)."
+    ),
 ]
 BatchSizeOpt = Annotated[
     int | None, typer.Option(min=1, help="Windows per batch (default: 64 PyTorch, 16 ONNX).")
@@ -56,7 +61,12 @@ StrideOpt = Annotated[
     ),
 ]
 MaxWindowsOpt = Annotated[
-    int | None, typer.Option(min=0, help="chunk: at most N windows per text (0: no limit).")
+    int | None,
+    typer.Option(
+        min=0,
+        help="chunk: at most N windows per text (0: no limit); attention: per text and "
+        "training step (eval and predict read all).",
+    ),
 ]
 
 

@@ -63,6 +63,11 @@ class EpochBatches(torch.utils.data.Sampler):
 
     Being deterministic per epoch is what lets a resumed run skip the batches it has already seen
     and end exactly where an uninterrupted run would.
+
+    With `groups` (lists of window indices, e.g. each document's windows) a group is never split:
+    batches are whole groups, up to `batch_size` windows (a larger group is a batch of its own),
+    and a group longer than `group_limit` (0: no limit) takes a random `group_limit` of its
+    windows, in order, drawn again each epoch.
     """
 
     def __init__(
@@ -73,8 +78,12 @@ class EpochBatches(torch.utils.data.Sampler):
         shuffle: bool,
         group_by_length: bool,
         seed: int,
+        groups: Sequence[Sequence[int]] | None = None,
+        group_limit: int = 0,
     ) -> None:
         self.lengths = list(lengths)
+        self.groups = [list(g) for g in groups] if groups is not None else None
+        self.group_limit = group_limit
         self.batch_size = batch_size
         self.shuffle = shuffle
         self.group_by_length = group_by_length
@@ -86,6 +95,8 @@ class EpochBatches(torch.utils.data.Sampler):
         self.epoch = epoch
 
     def batches(self) -> list[list[int]]:
+        if self.groups is not None:
+            return self._group_batches()
         order = list(range(len(self.lengths)))
         if not self.shuffle:
             if self.group_by_length:
@@ -106,8 +117,49 @@ class EpochBatches(torch.utils.data.Sampler):
         rng.shuffle(batches)
         return batches
 
+    def _group_batches(self) -> list[list[int]]:
+        assert self.groups is not None
+        rng = random.Random(self.seed * 1_000_003 + self.epoch)
+        groups = list(self.groups)
+        limit = self.group_limit
+        if self.shuffle:
+            groups = [
+                sorted(rng.sample(g, limit)) if limit and len(g) > limit else g for g in groups
+            ]
+            rng.shuffle(groups)
+        elif limit:
+            groups = [g[:limit] for g in groups]
+        if self.group_by_length and groups:
+            # Groups of similar size and length together, within pools as for single windows.
+            size = max(1, round(sum(map(len, groups)) / len(groups)))
+            pool = max(1, self.batch_size * POOL_BATCHES // size)
+
+            def key(group: list[int]) -> tuple[int, int]:
+                return len(group), max(self.lengths[i] for i in group)
+
+            groups = [
+                group
+                for start in range(0, len(groups), pool)
+                for group in sorted(groups[start : start + pool], key=key)
+            ]
+        batches: list[list[int]] = []
+        current: list[int] = []
+        for group in groups:
+            if current and len(current) + len(group) > self.batch_size:
+                batches.append(current)
+                current = []
+            current = current + group
+        if current:
+            batches.append(current)
+        if self.shuffle and self.group_by_length:
+            rng.shuffle(batches)
+        return batches
+
     def __iter__(self) -> Iterator[list[int]]:
         return iter(self.batches())
 
     def __len__(self) -> int:
+        if self.groups is not None:
+            # Packing whole groups gives each epoch its own count; the loop runs by steps.
+            return len(self.batches())
         return (len(self.lengths) + self.batch_size - 1) // self.batch_size

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numbers
 import re
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Literal
 
@@ -299,9 +299,13 @@ def _nearest(text: str, start: int, context: str) -> str:
     return f"; the text occurs at {min(hits, key=lambda hit: abs(hit - start))}"
 
 
-def with_negatives(examples: list[QAExample], fraction: float, seed: int) -> list[QAExample]:
+def with_negatives(
+    examples: list[QAExample], fraction: float, seed: int, join: bool = False
+) -> list[QAExample]:
     """`examples` plus, for a seeded `fraction` of them, the same question about another context
-    that does not contain its answer, labelled unanswerable.
+    that does not contain its answer, labelled unanswerable; with `join`, that other context is
+    joined to the question's own instead (before or after it, answer offsets shifted), so one
+    example has windows with and without the answer (what global normalisation learns from).
 
     SQuAD contexts fit one window, so without these the model never sees a window that lacks
     the answer; on a long document it then finds confident spans in every window and the best
@@ -318,12 +322,22 @@ def with_negatives(examples: list[QAExample], fraction: float, seed: int) -> lis
         for _ in range(5):  # a few tries: most other contexts will not hold the answer
             context = rng.choice(contexts)
             lowered = context.lower()
-            if context != example.context and not any(
-                a.lower() in lowered for a in example.answers
-            ):
+            if context == example.context or any(a.lower() in lowered for a in example.answers):
+                continue
+            if not join:
                 extra.append(
                     QAExample(f"{example.id}#negative", example.question, context, [], [],
                               f"{example.location} (negative)")
                 )  # fmt: skip
-                break
+            elif rng.random() < 0.5:
+                extra.append(replace(example, id=f"{example.id}#joined",
+                                     context=example.context + "\n\n" + context,
+                                     location=f"{example.location} (joined)"))  # fmt: skip
+            else:
+                shift = len(context) + 2
+                extra.append(replace(example, id=f"{example.id}#joined",
+                                     context=context + "\n\n" + example.context,
+                                     answer_starts=[s + shift for s in example.answer_starts],
+                                     location=f"{example.location} (joined)"))  # fmt: skip
+            break
     return [*examples, *extra]

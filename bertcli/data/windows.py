@@ -52,6 +52,13 @@ class Windows:
             counts[index] += 1
         return counts
 
+    def example_groups(self) -> list[list[int]]:
+        """The window indices of each example, in order (examples without windows left out)."""
+        groups: dict[int, list[int]] = {}
+        for window, example in enumerate(self.example_index):
+            groups.setdefault(example, []).append(window)
+        return list(groups.values())
+
     def add(self, ids: list[int], types: list[int], example: int, label: int | None) -> None:
         self.input_ids.append(ids)
         self.token_type_ids.append(types)

@@ -61,6 +61,8 @@ class TaskModel(nn.Module):
         self.head: nn.Module | None
         self.crf: CRF | None
         self.head, self.crf = self.kind.head_modules(hf_model.config, **options)
+        # A score per window beside the logits (attention pooling's weights, QA's ranker).
+        self.scorer: nn.Module | None = self.kind.window_scorer(hf_model.config, **options)
         # Loss weight per label (train.class_weights); a buffer so it follows the model's device.
         self.class_weights: torch.Tensor | None
         self.register_buffer("class_weights", None, persistent=False)
@@ -89,10 +91,14 @@ class TaskModel(nn.Module):
     def config(self) -> Any:
         return self.hf.config
 
+    def extra_modules(self) -> tuple[tuple[str, nn.Module | None], ...]:
+        """bertcli's own modules by the prefix of their keys in bertcli_head.safetensors."""
+        return (("head.", self.head), ("crf.", self.crf), ("scorer.", self.scorer))
+
     def extras(self) -> dict[str, torch.Tensor]:
-        """The state that transformers does not save: mean-pooling head and CRF, by prefix."""
+        """The state that transformers does not save: pooling head, CRF, window scorer."""
         state = {}
-        for prefix, module in (("head.", self.head), ("crf.", self.crf)):
+        for prefix, module in self.extra_modules():
             if module is not None:
                 state.update({prefix + k: v.contiguous() for k, v in module.state_dict().items()})
         return state
@@ -111,15 +117,24 @@ class TaskModel(nn.Module):
         **_: Any,
     ) -> Any:
         segments = {"token_type_ids": token_type_ids} if self.traits.takes_token_type_ids else {}
+        if self.scorer is not None:
+            segments["output_hidden_states"] = True
         if self.head is None:
             with self.kind.sparse_logits(self.hf, labels):
                 out = self.hf(input_ids=input_ids, attention_mask=attention_mask, **segments)
             logits = self.kind.logits(out)  # (batch, labels), (batch, seq, labels|2)
+            hidden = out.hidden_states[-1] if self.scorer is not None else None
         else:
             hidden = self.hf.base_model(
                 input_ids=input_ids, attention_mask=attention_mask, **segments
             ).last_hidden_state  # (batch, seq, hidden)
             logits = self.head(hidden, attention_mask)
+        if self.scorer is not None:
+            # The window's score becomes the last channel, at every position of token-level
+            # logits: one array per window still carries everything the task pools or ranks.
+            score = self.scorer(hidden, attention_mask).to(logits.dtype)  # (batch, 1)
+            shape = (score.shape[0],) + (1,) * (logits.ndim - 2) + (1,)
+            logits = torch.cat((logits, score.view(shape).expand(*logits.shape[:-1], 1)), -1)
         if labels is None:
             return logits
         return self.loss(logits, labels), logits
@@ -225,14 +240,14 @@ def load_model(model_dir: str | Path) -> tuple[TaskModel, Any, dict[str, Any]]:
     model.carry_base_weights(model_dir)
     expected = model.extras()
     if expected:
-        head_path = head_file(model_dir, "mean-pooling head or CRF")
+        head_path = head_file(model_dir, "mean-pooling head, CRF or window scorer")
         try:
             state = load_file(str(head_path))
         except (OSError, SafetensorError) as exc:
             raise ModelError(f"{head_path}: damaged or truncated ({exc})") from None
         if set(state) != set(expected):
             raise ModelError(f"{head_path}: does not match the model described in {META_FILE}")
-        for prefix, module in (("head.", model.head), ("crf.", model.crf)):
+        for prefix, module in model.extra_modules():
             if module is not None:
                 module.load_state_dict(
                     {k[len(prefix) :]: v for k, v in state.items() if k.startswith(prefix)}

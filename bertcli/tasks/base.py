@@ -164,6 +164,13 @@ class Task(Protocol):
         (a head that replaces it, scoring (hidden, mask); a CRF over its logits), or None each."""
         return None, None
 
+    @classmethod
+    def window_scorer(cls, hf_config: Any, **options: Any) -> Any:
+        """A module scoring each window from its hidden states, (batch, seq, hidden) + mask ->
+        (batch, 1), whose score the model appends to the logits as their last channel (saved
+        in bertcli_head.safetensors); None: the task pools or ranks no windows by score."""
+        return None
+
     @staticmethod
     def logits(outputs: Any) -> Any:
         """The head's scores from the transformers model's output."""
@@ -185,6 +192,13 @@ class Task(Protocol):
         """What evaluation and prediction keep of a batch's logits, computed where they are (on
         the device) before they are gathered; `labels`: the batch's, or None when unlabelled."""
         return logits
+
+    def training_groups(self, windows: Windows) -> tuple[list[list[int]], int] | None:
+        """Windows that must train in the same batch, because the loss reads them together
+        (a document's, in order), and the most of one group a step takes (0: all; a longer
+        group is trained on a seeded random choice of that many, drawn again each epoch).
+        None: every window is an example of its own."""
+        return None
 
     def batch_transform(self, windows: Windows) -> Callable[[dict, int], dict] | None:
         """A change to every training batch of `windows`, given (batch, epoch): e.g. masked-LM's

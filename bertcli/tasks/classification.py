@@ -7,13 +7,14 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import asdict, dataclass
 from itertools import islice
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import TYPE_CHECKING, Any, ClassVar, NamedTuple
 
 import numpy as np
 
-from bertcli.aggregate import pool_windows, softmax
+from bertcli.aggregate import attention_pool, pool_windows, softmax
 from bertcli.data.load import Example, Record, clean_text
 from bertcli.data.windows import Windows, make_windows
+from bertcli.errors import ConfigError
 from bertcli.tasks.base import InputRequest, Task, column_examples, require_labels
 
 if TYPE_CHECKING:
@@ -24,11 +25,13 @@ CALIBRATION = "calibration"  # bertcli.json key of the fitted temperature
 
 
 class Scored(NamedTuple):
-    """Classification predictions: calibrated probabilities, windows per example, raw logits."""
+    """Classification predictions: calibrated probabilities, windows per example, raw logits,
+    and with attention pooling each example's window weights (in window order)."""
 
     probs: np.ndarray
     windows: list[int]
     logits: np.ndarray
+    weights: list[list[float]] | None = None
 
 
 @dataclass
@@ -56,6 +59,21 @@ class ClassificationTask(Task):
     output_formats = ("jsonl", "tsv")
     pools_windows = True
     saved_extras = (CALIBRATION,)
+    # `long_inputs.aggregate: attention` trains its loss on whole documents (this task's loss).
+    attention_pooling: ClassVar[bool] = True
+
+    @classmethod
+    def config_problems(cls, config: RunConfig) -> list[str]:
+        if config.long_inputs.aggregate == "attention" and not cls.attention_pooling:
+            return [
+                f"long_inputs.aggregate: attention is for single-label classification; a "
+                f"{cls.name} model pools windows by mean or max"
+            ]
+        return []
+
+    @property
+    def attention(self) -> bool:
+        return self.aggregate == "attention"
 
     @classmethod
     def build(
@@ -80,6 +98,15 @@ class ClassificationTask(Task):
             settings = asdict(saved.fitted(int(max_length)))
         checked = build(LongInputsConfig, {**settings, **changed}, "long_inputs.")
         raise_all(checked.problems_for(int(max_length)))
+        if model_dir is not None and (checked.aggregate == "attention") != (
+            saved.aggregate == "attention"
+        ):
+            # The attention weights are part of the model: neither added nor dropped afterwards.
+            raise ConfigError(
+                f"--aggregate {checked.aggregate}: {model_dir} was trained with "
+                f"--aggregate {saved.aggregate}, and attention pooling is learned in training",
+                "leave --aggregate out, or fine-tune a model with --aggregate attention",
+            )
         return cls(list(label_names), int(max_length), **asdict(checked), temperature=temperature)
 
     # ------------------------------------------------------------------ data
@@ -164,7 +191,18 @@ class ClassificationTask(Task):
 
     @classmethod
     def head_options(cls, pooling: str, settings: dict[str, Any]) -> dict[str, Any]:
-        return {"pooling": pooling}
+        return {"pooling": pooling, "attention": settings.get("aggregate") == "attention"}
+
+    @classmethod
+    def window_scorer(
+        cls, hf_config: Any, pooling: str = "cls", attention: bool = False, **_: Any
+    ) -> Any:
+        """Attention pooling scores each window from the vector the classifier reads."""
+        if not attention:
+            return None
+        from bertcli.modeling.heads import window_scorer
+
+        return window_scorer(hf_config, pooling)
 
     @classmethod
     def head_modules(cls, hf_config: Any, pooling: str = "cls", **_: Any) -> tuple[Any, Any]:
@@ -177,9 +215,18 @@ class ClassificationTask(Task):
 
     @staticmethod
     def loss(model: Any, logits: Any, labels: Any) -> Any:
-        from bertcli.modeling.heads import sequence_loss
+        from bertcli.modeling.heads import attention_pooled, sequence_loss
 
-        return sequence_loss(logits, labels, model.class_weights)
+        if model.scorer is None:
+            return sequence_loss(logits, labels, model.class_weights)
+        # Attention pooling, labels = (label, example id): the document's pooled logits learn
+        # its label, and so does each window on its own, as with mean pooling. Without the
+        # windows' own loss the encoder learns only through the windows the pooling favours,
+        # which cost 3 points of accuracy at the same budget (benchmarks/RESULTS.md).
+        pooled, group = attention_pooled(logits, labels[:, 1])
+        documents = labels.new_zeros(pooled.shape[0]).scatter(0, group, labels[:, 0])
+        windows = sequence_loss(logits[:, :-1], labels[:, 0], model.class_weights)
+        return sequence_loss(pooled, documents, model.class_weights) + windows
 
     # ------------------------------------------------------------------ windows and decoding
     def windows(self, tokenizer: Any, examples: Sequence[Example]) -> Windows:
@@ -192,12 +239,21 @@ class ClassificationTask(Task):
             strategy=self.strategy,
             head_tokens=self.head_tokens,
             stride=self.stride,
-            max_windows=self.max_windows,
+            # Attention reads every window; training samples at most max_windows of them.
+            max_windows=0 if self.attention else self.max_windows,
         )
         if examples and examples[0].label is not None:
-            # Every window of a document learns the document's label.
-            windows.labels = [self.target(examples[i].label) for i in windows.example_index]
+            # Every window of a document learns the document's label; attention pooling learns
+            # it once per document, whose windows the loss finds by example id.
+            windows.labels = [
+                (self.target(examples[i].label), i) if self.attention
+                else self.target(examples[i].label)
+                for i in windows.example_index
+            ]  # fmt: skip
         return windows
+
+    def training_groups(self, windows: Windows) -> tuple[list[list[int]], int] | None:
+        return (windows.example_groups(), self.max_windows) if self.attention else None
 
     def target(self, label: Any) -> Any:
         """What the loss trains a window on, from its example's label."""
@@ -210,13 +266,20 @@ class ClassificationTask(Task):
     def predict(self, window_logits: np.ndarray, windows: Windows, examples: Sequence[Any]) -> Any:
         """(windows, labels) logits -> (examples, labels) calibrated probabilities."""
         n = len(examples)
-        logits = pool_windows(window_logits, windows.example_index, n, self.aggregate)
-        return Scored(self.probabilities(logits), windows.windows_per_example(n), logits)
+        counts = windows.windows_per_example(n)
+        if not self.attention:
+            logits = pool_windows(window_logits, windows.example_index, n, self.aggregate)
+            return Scored(self.probabilities(logits), counts, logits)
+        logits, weights = attention_pool(window_logits, windows.example_index, n)
+        per_example: list[list[float]] = [[] for _ in range(n)]
+        for example, weight in zip(windows.example_index, weights.tolist(), strict=True):
+            per_example[example].append(weight)
+        return Scored(self.probabilities(logits), counts, logits, per_example)
 
-    @staticmethod
-    def decisions(logits: Any) -> np.ndarray:
-        """The label of each window."""
-        return np.asarray(logits).argmax(-1)
+    def decisions(self, logits: Any) -> np.ndarray:
+        """The label of each window (without attention pooling's score column)."""
+        logits = np.asarray(logits)
+        return (logits[:, :-1] if self.attention else logits).argmax(-1)
 
     # ------------------------------------------------------------------ metrics and output
     def metrics(self, predictions: Any, examples: Sequence[Example]) -> dict[str, Any]:
@@ -256,8 +319,7 @@ class ClassificationTask(Task):
     def format(
         self, predictions: Any, index: int, example: Example | None = None
     ) -> dict[str, Any]:
-        probs, counts, _ = predictions
-        row = probs[index]
+        row = predictions.probs[index]
         best = int(row.argmax())
         out = {
             "label": self.label_names[best],
@@ -266,7 +328,9 @@ class ClassificationTask(Task):
                 name: round(float(p), 6) for name, p in zip(self.label_names, row, strict=True)
             },
         }
-        out["windows"] = counts[index]
+        out["windows"] = predictions.windows[index]
+        if predictions.weights is not None:
+            out["window_weights"] = [round(w, 6) for w in predictions.weights[index]]
         return out
 
     def text_row(self, output_format: str, predictions: Any, index: int, example: Any) -> str:

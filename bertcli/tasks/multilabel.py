@@ -44,6 +44,7 @@ class MultiLabelTask(ClassificationTask):
     temperatures: np.ndarray | None = None
 
     name = "multilabel"
+    attention_pooling = False
     section = "multilabel"
     main_metric = "macro_f1"  # GoEmotions and most multi-label papers report macro-F1
     output_formats = ("jsonl", "tsv")
@@ -220,12 +221,11 @@ class MultiLabelTask(ClassificationTask):
         return [n for n, keep in zip(self.label_names, row >= thresholds, strict=True) if keep]
 
     def format(self, predictions: Any, index: int, example: Any = None) -> dict[str, Any]:
-        probs, counts, _ = predictions
-        row = probs[index]
+        row = predictions.probs[index]
         return {
             "labels": self.chosen(row),
             "scores": {n: round(float(p), 6) for n, p in zip(self.label_names, row, strict=True)},
-            "windows": counts[index],
+            "windows": predictions.windows[index],
         }
 
     def text_row(self, output_format: str, predictions: Any, index: int, example: Any) -> str:

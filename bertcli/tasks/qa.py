@@ -33,6 +33,8 @@ class QATask(Task):
     version_2: bool = False
     # SQuAD v2: answer "" when null score - best span score exceeds it; tuned on validation.
     null_threshold: float | None = None
+    global_norm: bool = False
+    ranker: bool = False
 
     name = "qa"
     section = "qa"
@@ -72,6 +74,8 @@ class QATask(Task):
             n_best=int(settings.get("n_best", 20)),
             version_2=bool(settings.get("version_2", False)),
             null_threshold=settings.get("null_threshold"),
+            global_norm=bool(settings.get("global_norm", False)),
+            ranker=bool(settings.get("ranker", False)),
         )
 
     def saved_settings(self, config: RunConfig, metrics: dict[str, Any]) -> dict[str, Any]:
@@ -129,7 +133,9 @@ class QATask(Task):
     def augment_training(cls, config: RunConfig, train: list[Any]) -> list[Any]:
         from bertcli.data.squad import with_negatives
 
-        return with_negatives(train, config.qa.negatives, config.train.seed)
+        return with_negatives(
+            train, config.qa.negatives, config.train.seed, join=config.qa.global_norm
+        )
 
     @classmethod
     def read_file(
@@ -196,6 +202,19 @@ class QATask(Task):
     def head_config(cls, label_names: Sequence[str]) -> dict[str, Any]:
         return {}  # a QA head always scores two things per token: start and end
 
+    @classmethod
+    def head_options(cls, pooling: str, settings: dict[str, Any]) -> dict[str, Any]:
+        return {"ranker": bool(settings.get("ranker"))}
+
+    @classmethod
+    def window_scorer(cls, hf_config: Any, ranker: bool = False, **_: Any) -> Any:
+        """The passage ranker: how likely a window is to hold the answer, from its [CLS]."""
+        if not ranker:
+            return None
+        from bertcli.modeling.heads import window_scorer
+
+        return window_scorer(hf_config)
+
     @staticmethod
     def logits(outputs: Any) -> Any:
         import torch
@@ -204,15 +223,17 @@ class QATask(Task):
 
     @staticmethod
     def loss(model: Any, logits: Any, labels: Any) -> Any:
-        from bertcli.modeling.heads import span_loss
+        from bertcli.modeling.heads import global_span_loss, span_loss
 
+        if labels.shape[1] > 2:  # global_norm windows also carry example id and length
+            return global_span_loss(logits, labels, ranker=model.scorer is not None)
         return span_loss(logits, labels)
 
     # ------------------------------------------------------------------ windows and decoding
     def windows(self, tokenizer: Any, examples: Sequence[Any]) -> Windows:
         from bertcli.data.qa_windows import make_qa_windows
 
-        return make_qa_windows(
+        windows = make_qa_windows(
             tokenizer,
             [e.question for e in examples],
             [e.context for e in examples],
@@ -221,6 +242,18 @@ class QATask(Task):
             max_question_tokens=self.max_question_tokens,
             answers=[e.first_span() for e in examples],
         )
+        if self.global_norm and windows.labels is not None:
+            # The loss normalises over all windows of an example, padding left out.
+            windows.labels = [
+                (*label, example, len(ids))
+                for label, example, ids in zip(
+                    windows.labels, windows.example_index, windows.input_ids, strict=True
+                )
+            ]
+        return windows
+
+    def training_groups(self, windows: Windows) -> tuple[list[list[int]], int] | None:
+        return (windows.example_groups(), 0) if self.global_norm else None
 
     def predict(self, window_logits: Any, windows: Windows, examples: Sequence[Any]) -> list:
         from bertcli.qa_answers import best_answers
@@ -233,12 +266,17 @@ class QATask(Task):
             n_best=self.n_best,
             max_answer_length=self.max_answer_length,
             null_threshold=self.null_threshold if self.version_2 else None,
+            # The ranker's score of a window (its last channel) joins each of its spans' scores:
+            # log p(span | window) + log p(window), as Multi-passage BERT combines them.
+            window_scores=[float(logits[0, 2]) for logits in window_logits]
+            if self.ranker
+            else None,
         )
 
     @staticmethod
     def decisions(logits: Any) -> np.ndarray:
         """The start and end position of each window."""
-        return np.concatenate([window.argmax(0) for window in logits])
+        return np.concatenate([window[:, :2].argmax(0) for window in logits])
 
     # ------------------------------------------------------------------ metrics and output
     def metrics(self, predictions: Any, examples: Sequence[Any]) -> dict[str, Any]:

@@ -30,6 +30,7 @@ class RegressionTask(ClassificationTask):
     max: float | None = None
 
     name = "regression"
+    attention_pooling = False
     section = "regression"
     main_metric = "pearson"
     pools_windows = False  # one window per text: the long_inputs settings are not read

@@ -95,7 +95,8 @@ def test_document_aggregation_equals_hand_computation(trained_model_dir: Path) -
         task = predictor.task
         windows = task.windows(predictor.tokenizer, [Example(d) for d in docs])
         assert windows.windows_per_example(3)[0] > 2
-        probs, counts, _ = predictor.predict_examples([Example(d) for d in docs])
+        scored = predictor.predict_examples([Example(d) for d in docs])
+        probs, counts = scored.probs, scored.windows
         model = predictor.model
         for doc in range(3):
             own = [i for i, e in enumerate(windows.example_index) if e == doc]
