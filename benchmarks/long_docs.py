@@ -10,7 +10,9 @@ QA: `bertcli finetune squad` for the same number of steps, with
   * per-window + joined: the same, but each `qa.negatives` question is trained against its own
     paragraph joined to another one (what global norm trains on), to tell data from loss apart;
   * global norm: one softmax over all windows of a question (`qa.global_norm: true`);
-  * global norm + ranker (`qa.ranker: true`).
+  * global norm + ranker (`qa.ranker: true`);
+  * both again as "x4": each negative's paragraph joined to 1-4 others (`qa.join_contexts: 4`), so
+    training sees answers deep inside documents of several windows.
 Each is scored on the held-out paragraphs (EM/F1), on whole articles (a question asked about all
 of its article's paragraphs joined) and on the "paragraph at the end of ~3,000 words" set (EM,
 against the same questions asked about their paragraph alone). See benchmarks/qa.py for the data.
@@ -45,7 +47,10 @@ QA_RUNS = [
     ("per-window + joined", {"qa.global_norm": "false", "qa.negatives": "0.5", "join": True}),
     ("global norm", {"qa.global_norm": "true"}),
     ("global norm + ranker", {"qa.global_norm": "true", "qa.ranker": "true"}),
-]
+    ("global norm x4", {"qa.global_norm": "true", "qa.join_contexts": "4"}),
+    ("global norm + ranker x4",
+     {"qa.global_norm": "true", "qa.ranker": "true", "qa.join_contexts": "4"}),
+]  # fmt: skip
 
 
 def imdb(args: argparse.Namespace, work: Path) -> list[dict]:
@@ -62,7 +67,7 @@ def imdb(args: argparse.Namespace, work: Path) -> list[dict]:
             "finetune", "imdb", "--model", "minilm", "--train", str(args.imdb / "train.csv"),
             "--max-steps", str(args.imdb_steps), "--batch-size", "16", "--max-length", "256",
             "--stride", "64", "--max-windows", "4", *flags, "--output-dir", str(run),
-            "--set", f"train.save_steps={args.imdb_steps}",
+            "--set", f"train.save_steps={args.imdb_steps}", "--set", f"train.seed={args.seed}",
         )  # fmt: skip
         wall = time.perf_counter() - started
         metrics = json.loads((run / "metrics.json").read_text())
@@ -111,6 +116,7 @@ def squad(args: argparse.Namespace, work: Path) -> list[dict]:
             "finetune", "squad", "--model", "minilm", "--train", str(train),
             "--validation", str(dev), "--test", str(heldout), "--output-dir", str(run),
             "--max-steps", str(args.qa_steps), "--set", f"train.save_steps={args.qa_steps}",
+            "--set", f"train.seed={args.seed}",
             *[f for key, value in settings.items() for f in ("--set", f"{key}={value}")],
         )  # fmt: skip
         wall = time.perf_counter() - started
@@ -149,7 +155,7 @@ def joined_training(src: Path, out: Path) -> Path:
             "context": e.context,
             "answers": {"text": e.answers, "answer_start": e.answer_starts},
         }
-        for e in with_negatives(examples, 0.5, 42, join=True)
+        for e in with_negatives(examples, 0.5, 42, join=1)
     ]
     out = out.with_suffix(".jsonl")
     out.write_text("".join(json.dumps(r) + "\n" for r in records))
@@ -166,6 +172,7 @@ def main() -> None:
     parser.add_argument("--test-samples", type=int, default=None)
     parser.add_argument("--long", type=int, default=100, help="questions in the long-doc set")
     parser.add_argument("--words", type=int, default=3000)
+    parser.add_argument("--seed", type=int, default=42, help="train.seed of every run")
     parser.add_argument(
         "--only", type=lambda text: text.split(","), default=None,
         help="comma-separated strategies / QA runs to run (default: all)",
@@ -183,7 +190,7 @@ def main() -> None:
         result["imdb"] = imdb(args, work)
         table = Table(
             title=f"IMDb reviews > 512 wordpieces ({result['imdb'][0]['reviews']}), "
-            f"{args.imdb_steps} steps x 16 windows x 256 tokens"
+            f"{args.imdb_steps} steps x 16 windows x 256 tokens, seed {args.seed}"
         )
         for column in ("strategy", "accuracy", "train windows", "train min", "predict rev/s"):
             table.add_column(column, justify="right")
@@ -195,7 +202,10 @@ def main() -> None:
         console.print(table)
     if "qa" in parts:
         result["qa"] = squad(args, work)
-        table = Table(title=f"SQuAD on documents, MiniLM, {args.qa_steps} steps x 16 windows")
+        table = Table(
+            title=f"SQuAD on documents, MiniLM, {args.qa_steps} steps x 16 windows, "
+            f"seed {args.seed}"
+        )
         for column in (
             "run", "paragraph EM / F1", "whole-article EM / F1", "long doc EM (alone / end)",
             "gap closed", "train windows", "train min",

@@ -305,8 +305,14 @@ class QAConfig:
     negatives: float = _f(
         0.0,
         "Also train this fraction of questions against another context, as unanswerable: "
-        "teaches windows without the answer to say so (long documents). With global_norm the "
-        "other context is joined to the question's own instead (before or after it)",
+        "teaches windows without the answer to say so (long documents). With global_norm "
+        "other contexts are joined to the question's own instead (see join_contexts)",
+    )
+    join_contexts: int = _f(
+        1,
+        "With global_norm and negatives: join from 1 to this many other contexts to the "
+        "question's own, its paragraph at a random place among them, so training sees answers "
+        "deep inside documents of several windows",
     )
     global_norm: bool = _f(
         False,
@@ -325,7 +331,7 @@ class QAConfig:
             problems.append(
                 f"qa.on_mismatch: {self.on_mismatch!r} is not one of {', '.join(ON_MISMATCH)}"
             )
-        for name in ("max_question_tokens", "max_answer_length", "n_best"):
+        for name in ("max_question_tokens", "max_answer_length", "n_best", "join_contexts"):
             if getattr(self, name) < 1:
                 problems.append(f"qa.{name}: must be at least 1, got {getattr(self, name)}")
         if self.stride < 0:
@@ -334,6 +340,11 @@ class QAConfig:
             problems.append(f"qa.negatives: must be between 0 and 1, got {self.negatives}")
         if self.ranker and not self.global_norm:
             problems.append("qa.ranker: needs qa.global_norm: true (it ranks a question's windows)")
+        if self.join_contexts > 1 and not self.global_norm:
+            problems.append(
+                "qa.join_contexts: needs qa.global_norm: true (per-window training takes "
+                "negatives as separate contexts)"
+            )
         raise_all(problems)
 
 

@@ -300,12 +300,13 @@ def _nearest(text: str, start: int, context: str) -> str:
 
 
 def with_negatives(
-    examples: list[QAExample], fraction: float, seed: int, join: bool = False
+    examples: list[QAExample], fraction: float, seed: int, join: int = 0
 ) -> list[QAExample]:
     """`examples` plus, for a seeded `fraction` of them, the same question about another context
-    that does not contain its answer, labelled unanswerable; with `join`, that other context is
-    joined to the question's own instead (before or after it, answer offsets shifted), so one
-    example has windows with and without the answer (what global normalisation learns from).
+    that does not contain its answer, labelled unanswerable; with `join` >= 1, from 1 to `join`
+    other contexts (a random number) are joined to the question's own instead, its paragraph at
+    a random place among them (answer offsets shifted), so one example has windows with and
+    without the answer (what global normalisation learns from).
 
     SQuAD contexts fit one window, so without these the model never sees a window that lacks
     the answer; on a long document it then finds confident spans in every window and the best
@@ -319,25 +320,31 @@ def with_negatives(
     contexts = list(dict.fromkeys(e.context for e in examples))
     extra = []
     for example in rng.sample(examples, round(len(examples) * min(fraction, 1.0))):
-        for _ in range(5):  # a few tries: most other contexts will not hold the answer
+        wanted = rng.randint(1, join) if join else 1
+        others: list[str] = []
+        for _ in range(5 * wanted):  # a few tries: most other contexts will not hold the answer
             context = rng.choice(contexts)
             lowered = context.lower()
-            if context == example.context or any(a.lower() in lowered for a in example.answers):
+            if context == example.context or context in others:
                 continue
-            if not join:
-                extra.append(
-                    QAExample(f"{example.id}#negative", example.question, context, [], [],
-                              f"{example.location} (negative)")
-                )  # fmt: skip
-            elif rng.random() < 0.5:
-                extra.append(replace(example, id=f"{example.id}#joined",
-                                     context=example.context + "\n\n" + context,
-                                     location=f"{example.location} (joined)"))  # fmt: skip
-            else:
-                shift = len(context) + 2
-                extra.append(replace(example, id=f"{example.id}#joined",
-                                     context=context + "\n\n" + example.context,
-                                     answer_starts=[s + shift for s in example.answer_starts],
-                                     location=f"{example.location} (joined)"))  # fmt: skip
-            break
+            if any(a.lower() in lowered for a in example.answers):
+                continue
+            others.append(context)
+            if len(others) == wanted:
+                break
+        if not others:
+            continue
+        if not join:
+            extra.append(
+                QAExample(f"{example.id}#negative", example.question, others[0], [], [],
+                          f"{example.location} (negative)")
+            )  # fmt: skip
+            continue
+        before = rng.randint(0, len(others))
+        prefix = "".join(context + "\n\n" for context in others[:before])
+        suffix = "".join("\n\n" + context for context in others[before:])
+        extra.append(replace(example, id=f"{example.id}#joined",
+                             context=prefix + example.context + suffix,
+                             answer_starts=[s + len(prefix) for s in example.answer_starts],
+                             location=f"{example.location} (joined)"))  # fmt: skip
     return [*examples, *extra]

@@ -134,7 +134,10 @@ class QATask(Task):
         from bertcli.data.squad import with_negatives
 
         return with_negatives(
-            train, config.qa.negatives, config.train.seed, join=config.qa.global_norm
+            train,
+            config.qa.negatives,
+            config.train.seed,
+            join=config.qa.join_contexts if config.qa.global_norm else 0,
         )
 
     @classmethod

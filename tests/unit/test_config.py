@@ -96,11 +96,14 @@ def test_override_without_equals_sign_is_an_error() -> None:
         ("data.validation_fraction=1.5", "data.validation_fraction"),
         ("data.clean=lowercase", "data.clean"),
         ("task=ner", "task"),
+        ("qa.ranker=true", "qa.ranker"),
+        ("qa.join_contexts=3", "qa.join_contexts"),
+        ("qa.join_contexts=0", "qa.join_contexts"),
     ],
 )
 def test_bad_value_is_a_config_error_naming_the_key(override: str, key: str) -> None:
     with pytest.raises(ConfigError) as info:
-        load_config("imdb", sets=[override])
+        load_config("squad" if key.startswith("qa.") else "imdb", sets=[override])
     assert key in str(info.value)
     assert "Traceback" not in str(info.value)
 

@@ -187,6 +187,30 @@ def test_negatives_pair_questions_with_contexts_that_lack_their_answer(tmp_path)
     assert with_negatives(examples, 0.0, seed=1) == examples
 
 
+def test_joined_negatives_put_the_paragraph_anywhere_among_up_to_n_others(tmp_path) -> None:
+    """qa.join_contexts: a question's paragraph joined with 1..n others that lack its answer, at
+    a random place among them, the answer offsets still pointing at the answer."""
+    from bertcli.data.squad import read_squad, with_negatives
+
+    examples = read_squad(squad_file(tmp_path / "t.json", 60, 3)).examples
+    joined = with_negatives(examples, 0.5, seed=1, join=3)[len(examples) :]
+    assert 25 <= len(joined) <= 30
+    counts, places = set(), set()
+    for example in joined:
+        original = next(e for e in examples if f"{e.id}#joined" == example.id)
+        parts = example.context.split("\n\n")
+        assert original.context in parts and original.question == example.question
+        counts.add(len(parts) - 1)
+        places.add(parts.index(original.context) == 0)
+        for start, answer in zip(example.answer_starts, example.answers, strict=True):
+            assert example.context[start : start + len(answer)] == answer
+        shift = example.context.index(original.context)
+        assert example.answer_starts == [s + shift for s in original.answer_starts]
+        others = [p for p in parts if p != original.context]
+        assert not any(original.answers[0] in other for other in others)
+    assert counts == {1, 2, 3} and places == {True, False}
+
+
 def test_eval_of_a_v1_model_on_questions_without_answers_is_refused(qa_run, tmp_path) -> None:
     v2_data = squad_file(tmp_path / "v2.json", 6, 3, unanswerable=True)
     with pytest.raises(DataError, match=r"question has no answer.*SQuAD v1\.1"):
