@@ -68,6 +68,7 @@ def best_answers(
         )
     spans: list[dict[Offset, float]] = [{} for _ in contexts]  # (char start, end) -> best score
     null = np.full(len(contexts), np.inf)
+    owned = max_context_starts(windows)
     for w, example in enumerate(windows.example_index):
         start = np.asarray(start_logits[w], dtype=np.float64)  # (seq,)
         end = np.asarray(end_logits[w], dtype=np.float64)  # (seq,)
@@ -81,7 +82,10 @@ def best_answers(
         found = spans[example]
         # The same characters can be proposed by two overlapping windows: keep the better score.
         bonus = window_scores[w] if window_scores is not None else 0.0
-        for span, score in window_spans(start, end, offsets, n_best, max_answer_length):
+        spans_of_window = window_spans(
+            start, end, offsets, n_best, max_answer_length, starts_allowed=owned[w]
+        )
+        for span, score in spans_of_window:
             score += bonus
             if score > found.get(span, -math.inf):
                 found[span] = score
@@ -100,19 +104,20 @@ def window_spans(
     offsets: Sequence[Offset | None],
     n_best: int,
     max_answer_length: int,
+    starts_allowed: np.ndarray | None = None,
 ) -> list[tuple[Offset, float]]:
     """Up to `n_best` best (char span, score) pairs of one window, best first.
 
     Only the `n_best` best start and end positions among context tokens are paired, which is
     where the best `n_best` spans lie; pairs with end < start or longer than `max_answer_length`
-    tokens are dropped.
+    tokens are dropped. `starts_allowed` (a mask over positions) limits where spans may start.
     """
     positions = np.array([i for i, offset in enumerate(offsets) if offset is not None], dtype=int)
-    if positions.size == 0:
+    first = positions if starts_allowed is None else positions[starts_allowed[positions]]
+    if first.size == 0:
         return []
-    k = min(n_best, positions.size)
-    starts = positions[_top(start[positions], k)]  # (k,)
-    ends = positions[_top(end[positions], k)]  # (k,)
+    starts = first[_top(start[first], min(n_best, first.size))]  # (k starts,)
+    ends = positions[_top(end[positions], min(n_best, positions.size))]  # (k ends,)
     scores = start[starts][:, None] + end[ends][None, :]  # (k starts, k ends)
     length = ends[None, :] - starts[:, None] + 1  # tokens, (k, k)
     scores = np.where((length >= 1) & (length <= max_answer_length), scores, -np.inf)
@@ -122,9 +127,44 @@ def window_spans(
         score = float(scores.ravel()[index])
         if score == -np.inf:
             break
-        first, last = offsets[starts[index // k]], offsets[ends[index % k]]
-        out.append(((first[0], last[1]), score))  # type: ignore[index]
+        a, b = np.unravel_index(index, scores.shape)
+        out.append(((offsets[starts[a]][0], offsets[ends[b]][1]), score))  # type: ignore[index]
     return out
+
+
+def max_context_starts(windows: QAWindows) -> list[np.ndarray]:
+    """Per window, a mask over its positions: True where no other window of the same context
+    gives that token more context (BERT's `_check_is_max_context`).
+
+    A token's context in a window is min(tokens left of it, tokens right of it) + 0.01 x the
+    window's context length; ties go to the earlier window. Spans start only at such tokens.
+    Without it, a window that holds half of a paragraph (the rest cut off by the window's edge)
+    proposes spans from half the evidence, and on a long document they often beat the right
+    span of the window that holds the whole paragraph.
+    """
+    masks = [np.array([offset is not None for offset in offsets]) for offsets in windows.offsets]
+    by_context: dict[int, list[int]] = {}
+    for w, example in enumerate(windows.example_index):
+        by_context.setdefault(example, []).append(w)
+    for group in by_context.values():
+        if len(group) < 2:
+            continue
+        chars, scores, owners, places = [], [], [], []
+        for w in group:
+            positions = np.flatnonzero(masks[w])
+            rank = np.arange(positions.size)
+            scores.append(np.minimum(rank, positions.size - 1 - rank) + 0.01 * positions.size)
+            chars.append([windows.offsets[w][i][0] for i in positions])  # type: ignore[index]
+            owners.append(np.full(positions.size, w))
+            places.append(positions)
+            masks[w][:] = False
+        char, score = np.concatenate(chars).astype(int), np.concatenate(scores)
+        owner, place = np.concatenate(owners), np.concatenate(places)
+        order = np.lexsort((-score, char))  # by character, then best context; stable: earlier
+        best = order[np.r_[True, char[order][1:] != char[order][:-1]]]
+        for index in best:
+            masks[owner[index]][place[index]] = True
+    return masks
 
 
 def _top(values: np.ndarray, k: int) -> np.ndarray:

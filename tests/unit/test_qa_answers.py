@@ -97,11 +97,47 @@ def test_random_logits_match_brute_force_enumeration() -> None:
                     continue
                 context = windows.context_positions(w)
                 for s in context:
+                    if not has_max_context(windows, w, s):
+                        continue
                     for e in context:
                         if s <= e < s + 3 and starts[w][s] + ends[w][e] > best:
                             best = starts[w][s] + ends[w][e]
                             best_span = (windows.offsets[w][s][0], windows.offsets[w][e][1])
             assert (answer.start, answer.end) == best_span
+
+
+def has_max_context(windows: QAWindows, w: int, position: int) -> bool:
+    """BERT's rule, by hand: no window of the same example gives the token more context
+    (min of tokens left and right, + 0.01 x context length), an earlier one winning ties."""
+
+    def context(v: int) -> float | None:
+        positions = windows.context_positions(v)
+        char = windows.offsets[w][position][0]
+        rank = next((i for i, p in enumerate(positions) if windows.offsets[v][p][0] == char), None)
+        if rank is None:
+            return None
+        return min(rank, len(positions) - 1 - rank) + 0.01 * len(positions)
+
+    mine = context(w)
+    for v, example in enumerate(windows.example_index):
+        theirs = context(v) if example == windows.example_index[w] and v != w else None
+        if theirs is not None and (theirs > mine or (theirs == mine and v < w)):
+            return False
+    return True
+
+
+def test_a_span_starts_in_the_window_that_gives_it_most_context() -> None:
+    """A long context cut into windows: the window that ends right after "three" scores its
+    span "three" higher (half the evidence), but "three" sits in the middle of the other
+    window, which proposes "three four": that one wins."""
+    windows = build([(0, SPANS[:3]), (0, SPANS[1:6])])
+    starts = [logits(windows, 0, {2: 5.0}), logits(windows, 1, {1: 2.0})]
+    ends = [logits(windows, 0, {2: 1.5}), logits(windows, 1, {2: 2.0})]
+    (answer,) = best_answers(starts, ends, windows, [CONTEXT])
+    assert answer.text == "three four"
+    # A context that fits one window is not affected: its edge tokens still start spans.
+    (alone,) = best_answers([starts[0]], [ends[0]], build([(0, SPANS[:3])]), [CONTEXT])
+    assert alone.text == "three"
 
 
 def test_v2_threshold_decides_between_span_and_no_answer() -> None:
