@@ -110,6 +110,9 @@ def test_interrupted_run_resumes_to_the_same_model(imdb: dict[str, Path], tmp_pa
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
+        # A suite started in the background (nohup, `&`) ignores SIGINT, and so would the run,
+        # which then finishes instead of stopping: give it Ctrl-C's default back.
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     deadline = time.time() + 300
     while not (resumed / "checkpoints" / "step-000004").is_dir():
