@@ -82,10 +82,8 @@ def best_answers(
         found = spans[example]
         # The same characters can be proposed by two overlapping windows: keep the better score.
         bonus = window_scores[w] if window_scores is not None else 0.0
-        spans_of_window = window_spans(
-            start, end, offsets, n_best, max_answer_length, starts_allowed=owned[w]
-        )
-        for span, score in spans_of_window:
+        proposed = window_spans(start, end, offsets, n_best, max_answer_length, owned[w])
+        for span, score in proposed:
             score += bonus
             if score > found.get(span, -math.inf):
                 found[span] = score
@@ -127,14 +125,15 @@ def window_spans(
         score = float(scores.ravel()[index])
         if score == -np.inf:
             break
-        a, b = np.unravel_index(index, scores.shape)
+        a, b = divmod(int(index), len(ends))
         out.append(((offsets[starts[a]][0], offsets[ends[b]][1]), score))  # type: ignore[index]
     return out
 
 
-def max_context_starts(windows: QAWindows) -> list[np.ndarray]:
+def max_context_starts(windows: QAWindows) -> list[np.ndarray | None]:
     """Per window, a mask over its positions: True where no other window of the same context
-    gives that token more context (BERT's `_check_is_max_context`).
+    gives that token more context (BERT's `_check_is_max_context`); None for the window of a
+    context that fits one window, where every context token may start a span.
 
     A token's context in a window is min(tokens left of it, tokens right of it) + 0.01 x the
     window's context length; ties go to the earlier window. Spans start only at such tokens.
@@ -142,7 +141,7 @@ def max_context_starts(windows: QAWindows) -> list[np.ndarray]:
     proposes spans from half the evidence, and on a long document they often beat the right
     span of the window that holds the whole paragraph.
     """
-    masks = [np.array([offset is not None for offset in offsets]) for offsets in windows.offsets]
+    masks: list[np.ndarray | None] = [None] * len(windows.offsets)
     by_context: dict[int, list[int]] = {}
     for w, example in enumerate(windows.example_index):
         by_context.setdefault(example, []).append(w)
@@ -151,19 +150,19 @@ def max_context_starts(windows: QAWindows) -> list[np.ndarray]:
             continue
         chars, scores, owners, places = [], [], [], []
         for w in group:
-            positions = np.flatnonzero(masks[w])
+            positions = np.array(windows.context_positions(w), dtype=int)
             rank = np.arange(positions.size)
             scores.append(np.minimum(rank, positions.size - 1 - rank) + 0.01 * positions.size)
             chars.append([windows.offsets[w][i][0] for i in positions])  # type: ignore[index]
             owners.append(np.full(positions.size, w))
             places.append(positions)
-            masks[w][:] = False
+            masks[w] = np.zeros(len(windows.offsets[w]), dtype=bool)
         char, score = np.concatenate(chars).astype(int), np.concatenate(scores)
         owner, place = np.concatenate(owners), np.concatenate(places)
         order = np.lexsort((-score, char))  # by character, then best context; stable: earlier
         best = order[np.r_[True, char[order][1:] != char[order][:-1]]]
         for index in best:
-            masks[owner[index]][place[index]] = True
+            masks[owner[index]][place[index]] = True  # type: ignore[index]
     return masks
 
 

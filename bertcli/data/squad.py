@@ -325,9 +325,8 @@ def with_negatives(
         for _ in range(5 * wanted):  # a few tries: most other contexts will not hold the answer
             context = rng.choice(contexts)
             lowered = context.lower()
-            if context == example.context or context in others:
-                continue
-            if any(a.lower() in lowered for a in example.answers):
+            taken = context == example.context or context in others
+            if taken or any(a.lower() in lowered for a in example.answers):
                 continue
             others.append(context)
             if len(others) == wanted:
