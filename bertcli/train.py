@@ -31,7 +31,7 @@ from bertcli.data.collate import Collator, EpochBatches, WindowDataset
 from bertcli.data.load import Example
 from bertcli.data.windows import Windows
 from bertcli.errors import BertcliError
-from bertcli.optim import make_optimizer, make_schedule, plan_steps
+from bertcli.optim import FUSED_ADAMW_DEVICES, make_optimizer, make_schedule, plan_steps
 from bertcli.tasks import Task
 from bertcli.trackers import values as tracker_values
 
@@ -156,7 +156,7 @@ class Trainer:
             generator=torch.Generator(),
         )
         # The model is still on the CPU here; accelerate moves it (and so these parameters).
-        fused = accelerator.device.type == "cuda"
+        fused = accelerator.device.type in FUSED_ADAMW_DEVICES
         optimizer = make_optimizer(model, cfg, head_lr, fused=fused)
         self.model, self.optimizer, self.train_dl, self.eval_dl = accelerator.prepare(
             model, optimizer, train_dl, eval_dl

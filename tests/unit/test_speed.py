@@ -233,3 +233,25 @@ def test_predict_compile_on_an_onnx_export_exits_2(
     assert result.exit_code == 2
     errors = [line for line in result.stderr.splitlines() if line.startswith("error:")]
     assert len(errors) == 1 and "--compile" in errors[0] and "ONNX export" in errors[0]
+
+
+def test_a_cpu_run_updates_with_fused_adamw(tiny_model_dir: Path, tmp_path: Path, run_config):
+    """One kernel per update instead of a dozen per parameter: 0.074 -> 0.017 s per MiniLM step
+    on an AMX CPU. The checkpoint's optimizer settings say which AdamW ran."""
+    from bertcli.console import configure
+    from bertcli.finetune import finetune
+
+    train = write_csv(tmp_path / "train.csv", sentiment_rows(24), ("text", "label"))
+    config = run_config(
+        tiny_model_dir, train, tmp_path / "out", {"train.max_steps": 4, "train.save_steps": 4}
+    )
+    configure(quiet=True)
+    try:
+        finetune(config)
+    finally:
+        configure(quiet=False)
+    (groups,) = {
+        json.dumps([g["fused"] for g in json.loads(path.read_text())["param_groups"]])
+        for path in (tmp_path / "out" / "checkpoints").glob("step-*/optimizer.json")
+    }
+    assert set(json.loads(groups)) == {True}
