@@ -13,7 +13,7 @@ import torch
 from bertcli.config import TrainConfig
 
 # Where AdamW runs as one fused kernel. MiniLM, batch 16 x 256, per step: 0.074 -> 0.017 s on an
-# Intel Xeon with AMX (7% of the step), no change on an AMD EPYC without it (benchmarks/RESULTS.md).
+# Intel Xeon with AMX (+11% samples/s), no change on an AMD EPYC without it (benchmarks/RESULTS.md).
 FUSED_ADAMW_DEVICES = ("cuda", "cpu")
 
 
