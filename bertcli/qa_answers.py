@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from bertcli.data.qa_windows import CLS_POSITION, Offset, QAWindows
+from bertcli.data.windows import max_context_owners
 
 if TYPE_CHECKING:
     from bertcli.data.squad import QAExample
@@ -142,27 +143,21 @@ def max_context_starts(windows: QAWindows) -> list[np.ndarray | None]:
     span of the window that holds the whole paragraph.
     """
     masks: list[np.ndarray | None] = [None] * len(windows.offsets)
-    by_context: dict[int, list[int]] = {}
-    for w, example in enumerate(windows.example_index):
-        by_context.setdefault(example, []).append(w)
-    for group in by_context.values():
+    for group in windows.example_groups():
         if len(group) < 2:
             continue
-        chars, scores, owners, places = [], [], [], []
-        for w in group:
-            positions = np.array(windows.context_positions(w), dtype=int)
-            rank = np.arange(positions.size)
-            scores.append(np.minimum(rank, positions.size - 1 - rank) + 0.01 * positions.size)
-            chars.append([windows.offsets[w][i][0] for i in positions])  # type: ignore[index]
-            owners.append(np.full(positions.size, w))
-            places.append(positions)
+        # The windows cover consecutive runs of the context's tokens, known by first character.
+        places = [windows.context_positions(w) for w in group]
+        starts = [
+            [windows.offsets[w][i][0] for i in place]  # type: ignore[index]
+            for w, place in zip(group, places, strict=True)
+        ]
+        token = {char: n for n, char in enumerate(sorted({c for s in starts for c in s}))}
+        ranges = [(token[s[0]], token[s[-1]] + 1) if s else (0, 0) for s in starts]
+        owner = max_context_owners([1] * len(token), ranges)
+        for k, (w, place, chars) in enumerate(zip(group, places, starts, strict=True)):
             masks[w] = np.zeros(len(windows.offsets[w]), dtype=bool)
-        char, score = np.concatenate(chars).astype(int), np.concatenate(scores)
-        owner, place = np.concatenate(owners), np.concatenate(places)
-        order = np.lexsort((-score, char))  # by character, then best context; stable: earlier
-        best = order[np.r_[True, char[order][1:] != char[order][:-1]]]
-        for index in best:
-            masks[owner[index]][place[index]] = True  # type: ignore[index]
+            masks[w][place] = [owner[token[c]] == k for c in chars]  # type: ignore[index]
     return masks
 
 

@@ -194,3 +194,23 @@ def _chunk(
             if start + room >= len(ids):
                 break
     return windows
+
+
+def max_context_owners(lengths: Sequence[int], ranges: Sequence[tuple[int, int]]) -> list[int]:
+    """BERT's "max context" rule (`_check_is_max_context`): for each unit (a word of `lengths`
+    tokens, or one token), the window where it has the most context, min(tokens before, tokens
+    after), of windows covering units [start, end); ties go to the earlier window."""
+    if len(ranges) == 1:
+        return [0] * len(lengths)
+    best = [(-1.0, 0)] * len(lengths)
+    for w, (start, end) in enumerate(ranges):
+        total = sum(lengths[start:end])
+        before = 0
+        for word in range(start, end):
+            after = total - before - lengths[word]
+            # The small length bonus breaks ties toward the bigger window, as BERT's code does.
+            score = min(before, after) + 0.01 * total
+            if score > best[word][0]:
+                best[word] = (score, w)
+            before += lengths[word]
+    return [w for _, w in best]

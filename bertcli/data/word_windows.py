@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from bertcli.data.windows import Windows, _template
+from bertcli.data.windows import Windows, _template, max_context_owners
 from bertcli.modeling.traits import tokenizer_traits
 
 IGNORE = -100  # label of positions the loss skips (torch's cross_entropy ignore_index default)
@@ -85,7 +85,7 @@ def make_word_windows(
         offset += len(sentence)
         lengths = [len(p) for p in pieces]
         ranges = spans(lengths, budget, stride)
-        owner = _owners(lengths, ranges)
+        owner = max_context_owners(lengths, ranges)
         for w, (start, end) in enumerate(ranges):
             ids: list[int] = []
             positions = []
@@ -111,21 +111,3 @@ def make_word_windows(
                             labels[p] = continuation[tag]
                 windows.labels.append(labels)
     return windows
-
-
-def _owners(lengths: Sequence[int], ranges: Sequence[tuple[int, int]]) -> list[int]:
-    """For each word, the window where min(tokens before, tokens after) is largest."""
-    if len(ranges) == 1:
-        return [0] * len(lengths)
-    best = [(-1.0, 0)] * len(lengths)
-    for w, (start, end) in enumerate(ranges):
-        total = sum(lengths[start:end])
-        before = 0
-        for word in range(start, end):
-            after = total - before - lengths[word]
-            # The small length bonus breaks ties toward the bigger window, as BERT's code does.
-            score = min(before, after) + 0.01 * total
-            if score > best[word][0]:
-                best[word] = (score, w)
-            before += lengths[word]
-    return [w for _, w in best]
