@@ -109,10 +109,7 @@ def long_reviews(args: argparse.Namespace, work: Path) -> tuple[Path, int]:
         with open(path, newline="", encoding="utf-8") as f:
             rows += list(csv.DictReader(f))
     out = work / "test_long.csv"
-    with open(out, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=["text", "label"])
-        writer.writeheader()
-        writer.writerows(rows)
+    long_inputs.write_reviews(out, rows)
     return out, len(rows)
 
 

@@ -53,11 +53,16 @@ def split_by_length(src: Path, out: Path, limit: int | None) -> tuple[Path, Path
     long_rows = [r for r, ids in zip(rows, lengths, strict=True) if len(ids) > LONG]
     paths = (out / "test_all.csv", out / "test_long.csv")
     for path, subset in zip(paths, (rows, long_rows), strict=True):
-        with open(path, "w", newline="", encoding="utf-8") as f:
-            writer = csv.DictWriter(f, fieldnames=["text", "label"])
-            writer.writeheader()
-            writer.writerows({"text": r["text"], "label": r["label"]} for r in subset)
+        write_reviews(path, subset)
     return paths[0], paths[1], len(rows), len(long_rows)
+
+
+def write_reviews(path: Path, rows: list[dict]) -> None:
+    """IMDb rows as a text,label CSV file."""
+    with open(path, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=["text", "label"])
+        writer.writeheader()
+        writer.writerows({"text": r["text"], "label": r["label"]} for r in rows)
 
 
 def train(args: argparse.Namespace, strategy: str, out: Path) -> dict:
