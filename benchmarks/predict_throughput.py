@@ -1,5 +1,5 @@
-"""Prediction throughput: transformers.pipeline vs. bertcli (PyTorch, compiled PyTorch, ONNX fp32,
-ONNX int8).
+"""Prediction throughput: transformers.pipeline vs. bertcli (PyTorch fp32, bf16 autocast alone,
+bf16 with bf16 encoder weights, compiled PyTorch, ONNX fp32, ONNX int8).
 
 The same fine-tuned model and the same N real IMDb test reviews for every row; texts/s, peak memory
 (max RSS of the process, model included), accuracy against the gold labels and label agreement with
@@ -65,7 +65,9 @@ def run_row(spec: dict) -> dict:
         else:
             import transformers  # noqa: F401
 
-            import bertcli.infer  # noqa: F401
+            import bertcli.infer
+
+            bertcli.infer.BF16_ENCODER_WEIGHTS = spec.get("bf16_weights", True)
         started = time.perf_counter()
         lines = list(
             predict_records(
@@ -134,6 +136,10 @@ def main() -> None:
     rows = [
         ("transformers.pipeline (fp32, batch 32)", {"kind": "pipeline", "model": str(model)}),
         ("bertcli PyTorch fp32", {"kind": "bertcli", "model": str(model), "precision": "no"}),
+        (
+            "bertcli PyTorch auto, autocast over fp32 weights",
+            {"kind": "bertcli", "model": str(model), "precision": "auto", "bf16_weights": False},
+        ),
         ("bertcli PyTorch auto", {"kind": "bertcli", "model": str(model), "precision": "auto"}),
         (
             "bertcli PyTorch auto --compile",

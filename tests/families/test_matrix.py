@@ -135,6 +135,10 @@ def test_classification_with_family_dropout_keys(family, family_model, data, tmp
     source.write_text("a good film\n\nthe plot was awful\n", encoding="utf-8")
     rows = [json.loads(line) for line in predict_records(source, out, precision="no")]
     assert len(rows) == 3 and all(row["label"] in ("pos", "neg") for row in rows)
+    # bf16 encoder weights (predict's default on fast-bf16 hardware) in every family's code.
+    halves = [json.loads(line) for line in predict_records(source, out, precision="bf16")]
+    for full, half in zip(rows, halves, strict=True):
+        assert abs(full["score"] - half["score"]) < 0.05
     onnx = exported(out, tmp_path / "onnx", check_data=tmp_path / "missing.csv")
     meta = json.loads((onnx / "bertcli.json").read_text())
     assert meta["export"]["checked_on"] == "random token windows"
@@ -174,8 +178,9 @@ def test_tagging_entities_slice_the_text(family, head, family_model, data, tmp_p
     model_dirs = [out]
     if head == "crf":
         model_dirs.append(exported(out, tmp_path / "onnx"))
-    for model_dir in model_dirs:
-        rows = [json.loads(x) for x in predict_records(source, model_dir, precision="no")]
+    runs = [(model_dir, "no") for model_dir in model_dirs] + [(out, "bf16")]
+    for model_dir, precision in runs:
+        rows = [json.loads(x) for x in predict_records(source, model_dir, precision=precision)]
         assert len(rows) == len(lines)
         for line, row in zip(lines, rows, strict=True):
             for entity in row["entities"]:
@@ -193,8 +198,9 @@ def test_qa_answers_slice_the_context_without_blanks(family, family_model, data,
     )
     onnx = exported(out, tmp_path / "onnx")
     context = FILLER * 4 + "carol lives in  Lima . " + FILLER
-    for model_dir in (out, onnx):
-        answer = json.loads(answer_question(model_dir, "where does carol live ?", context))
+    for model_dir, precision in ((out, "no"), (out, "bf16"), (onnx, "no")):
+        question = "where does carol live ?"
+        answer = json.loads(answer_question(model_dir, question, context, precision=precision))
         text = answer["answer"]
         assert context[answer["start"] : answer["end"]] == text
         assert text and text == text.strip()

@@ -253,3 +253,23 @@ def test_a_cpu_run_updates_with_fused_adamw(tiny_model_dir: Path, tmp_path: Path
     (saved,) = (tmp_path / "out" / "checkpoints").glob("step-*/optimizer.json")
     groups = json.loads(saved.read_text())["param_groups"]
     assert groups and all(group["fused"] is True for group in groups)
+
+
+def test_bf16_prediction_runs_the_encoder_in_bf16_and_keeps_fp32_labels(
+    trained_model_dir: Path,
+) -> None:
+    """bf16 predict casts the encoder's weights (faster than autocast over fp32 weights on a
+    CPU), keeps the task's head in fp32, and predicts what fp32 does."""
+    from bertcli.data.load import Example
+    from bertcli.infer import Predictor
+
+    reviews = ["this movie was great", "an awful film , really terrible", "boring story .", ""]
+    texts = [Example(t) for t in reviews]
+    fp32 = Predictor(trained_model_dir, precision="no").predict_examples(texts).probs
+    predictor = Predictor(trained_model_dir, precision="bf16")
+    assert {p.dtype for p in predictor.model.hf.base_model.parameters()} == {torch.bfloat16}
+    assert {p.dtype for p in predictor.model.head_parameters()} == {torch.float32}
+    bf16 = predictor.predict_examples(texts).probs
+    assert bf16.dtype == fp32.dtype
+    assert (bf16.argmax(-1) == fp32.argmax(-1)).all()
+    assert abs(bf16 - fp32).max() < 0.05
