@@ -60,10 +60,12 @@ def run_row(spec: dict) -> dict:
         from bertcli.predictor import read_meta
 
         # Imports outside the clock, as for the pipeline; model loading inside it for both.
+        # `from transformers import pipeline` loads transformers.modeling_utils (1.5 s here);
+        # the PyTorch rows import it too, or they alone would pay it on the clock.
         if read_meta(spec["model"]).get("runtime") == "onnx":
             import bertcli.onnx_runtime
         else:
-            import transformers  # noqa: F401
+            import transformers.modeling_utils  # noqa: F401
 
             import bertcli.infer
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, nullcontext
 from dataclasses import asdict, dataclass
 from functools import partial
 from pathlib import Path
@@ -107,7 +109,8 @@ def _run(config: RunConfig, run: RunDir, plan: RunPlan) -> FinetuneResult:
     )
     if resuming:
         trainer.resume_from(checkpoint_dirs(out_dir)[-1])
-    state = trainer.state if trainer.state.finished else trainer.train()
+    with _cpu_training_speedups(config, model, device_type, compiled, accelerator):
+        state = trainer.state if trainer.state.finished else trainer.train()
 
     accelerator.wait_for_everyone()
     metrics: dict[str, Any] = {}
@@ -117,6 +120,25 @@ def _run(config: RunConfig, run: RunDir, plan: RunPlan) -> FinetuneResult:
     if accelerator.is_main_process:
         remember_last_run(out_dir)
     return FinetuneResult(out_dir, metrics, state.step, resuming)
+
+
+@contextmanager
+def _cpu_training_speedups(
+    config: RunConfig, model: Any, device_type: str, compiled: bool, accelerator: Any
+) -> Iterator[None]:
+    """train.byte_dropout and train.fp32_attention: eager CPU training only (a compiled model
+    gets inductor's own kernels; a GPU's dropout and bf16 attention are fast already)."""
+    if device_type != "cpu" or compiled:
+        yield
+        return
+    from bertcli.modeling.cpu_attention import fp32_training_attention
+    from bertcli.modeling.dropout import use_byte_dropout
+
+    if config.train.byte_dropout:
+        use_byte_dropout(model)
+    fp32 = config.train.fp32_attention and accelerator.mixed_precision == "bf16"
+    with fp32_training_attention() if fp32 else nullcontext():
+        yield
 
 
 def _checkpoint_activations(hf_model: Any) -> None:
