@@ -50,7 +50,7 @@ AggregateOpt = Annotated[
     ),
 ]
 BatchSizeOpt = Annotated[
-    int | None, typer.Option(min=1, help="Windows per batch (default: 64 PyTorch, 16 ONNX).")
+    int | None, typer.Option(min=1, help="Windows per batch (default: 64 PyTorch, 4 ONNX).")
 ]
 StrideOpt = Annotated[
     int | None,

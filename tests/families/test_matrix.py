@@ -7,6 +7,7 @@ slice the input exactly, answers carry no blank at either edge, and ONNX matches
 from __future__ import annotations
 
 import json
+import math
 import random
 from pathlib import Path
 from typing import Any
@@ -144,6 +145,29 @@ def test_classification_with_family_dropout_keys(family, family_model, data, tmp
     assert meta["export"]["checked_on"] == "random token windows"
     again = [json.loads(line) for line in predict_records(source, onnx)]
     assert [r["label"] for r in again] == [r["label"] for r in rows]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_bf16_cpu_training_with_its_speedups(family, family_model, data, tmp_path) -> None:
+    """bf16 on a CPU with byte dropout and fp32 attention (the defaults) in each family's own
+    attention code; the loss stays finite and the model predicts."""
+    out = train(
+        family_model(family),
+        data["texts"],
+        tmp_path / "model",
+        {
+            "train.precision": "bf16",
+            "train.log_steps": 2,
+            "train.byte_dropout": True,
+            "train.fp32_attention": True,
+        },
+    )
+    log = [json.loads(x) for x in (out / "train_log.jsonl").read_text().splitlines()]
+    losses = [r["loss"] for r in log if "loss" in r]
+    assert losses and all(math.isfinite(x) for x in losses)
+    source = tmp_path / "in.txt"
+    source.write_text("a good film\n", encoding="utf-8")
+    assert len(list(predict_records(source, out, precision="bf16"))) == 1
 
 
 @pytest.mark.parametrize("family", FAMILIES)
