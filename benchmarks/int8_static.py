@@ -85,7 +85,6 @@ def main() -> None:
     from bertcli.modeling.model import load_model
     from bertcli.onnx_runtime import OnnxPredictor
     from bertcli.predictor import input_columns, task_from_meta
-    from bertcli.tasks import saved_task
 
     model, tokenizer, meta = load_model(args.model)
     task = task_from_meta(meta, None)
@@ -99,7 +98,7 @@ def main() -> None:
     pad = tokenizer.pad_token_id or 0
     feeds = [pad_windows(calib, i, pad) for i in sorted_batches(calib.lengths(), 16)]
     reference = window_logits(model, test, pad_id=pad)
-    decisions = saved_task(meta).decisions
+    decisions = task.decisions
     work = Path(tempfile.mkdtemp(prefix="bench-int8-"))
 
     variants = {
