@@ -77,7 +77,8 @@ class Predictor(BasePredictor):
         self.precision = resolve_precision(precision, self.device.type)
         if self.precision == "bf16" and BF16_ENCODER_WEIGHTS:
             # Autocast re-casts every fp32 weight per batch and runs LayerNorm/GELU in fp32:
-            # bf16 encoder weights skip both (+18% texts/s on an AMX Xeon, the same labels).
+            # bf16 encoder weights skip both (9-15% more texts/s on an AMX Xeon, 99.9% of labels
+            # as in fp32: benchmarks/RESULTS.md).
             # The task's heads (CRF, scorer) keep fp32 parameters; autocast still governs them.
             self.model.hf.base_model.to(torch.bfloat16)
         self.batch_size = batch_size

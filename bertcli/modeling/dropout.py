@@ -1,11 +1,11 @@
 """Dropout for CPU training, with masks cut from bulk random bytes.
 
 PyTorch's CPU `nn.Dropout` samples its mask with a per-element Bernoulli draw; on a 2-core AMX
-Xeon that took 9 ms per (16, 256, 384) hidden state, 18% of a MiniLM training step, while filling
-the same number of random bytes takes about 2.5 ms. Each byte becomes one keep/drop decision, so
-the drop rate is p rounded to a multiple of 1/256 (0.1 -> 26/256 = 0.1016), and kept values are
-scaled by exactly 1 / (1 - that rate). The bytes come from torch's global generator, the one a
-checkpoint saves and a resumed run restores, so runs stay reproducible.
+Xeon that took 9 ms per (16, 256, 384) hidden state, 18% of a MiniLM training step, while
+building the byte mask takes 2.2 ms (benchmarks/RESULTS.md). Each byte becomes one keep/drop
+decision, so the drop rate is p rounded to a multiple of 1/256 (0.1 -> 26/256 = 0.1016), and kept
+values are scaled by exactly 1 / (1 - that rate). The bytes come from torch's global generator,
+the one a checkpoint saves and a resumed run restores, so runs stay reproducible.
 """
 
 from __future__ import annotations
