@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from bertcli.compiling import compile_model, pad_multiple, use_compile
-from bertcli.config import RunConfig, dump_config
+from bertcli.config import RunConfig, TrainConfig, dump_config
 from bertcli.console import info, is_main_process
 from bertcli.data.splits import Prepared, load_data
 from bertcli.errors import ConfigError, DataError
@@ -109,7 +109,7 @@ def _run(config: RunConfig, run: RunDir, plan: RunPlan) -> FinetuneResult:
     )
     if resuming:
         trainer.resume_from(checkpoint_dirs(out_dir)[-1])
-    with _cpu_training_speedups(config, model, device_type, compiled, accelerator):
+    with _cpu_training_speedups(config.train, model, accelerator, compiled):
         state = trainer.state if trainer.state.finished else trainer.train()
 
     accelerator.wait_for_everyone()
@@ -124,19 +124,19 @@ def _run(config: RunConfig, run: RunDir, plan: RunPlan) -> FinetuneResult:
 
 @contextmanager
 def _cpu_training_speedups(
-    config: RunConfig, model: Any, device_type: str, compiled: bool, accelerator: Any
+    cfg: TrainConfig, model: Any, accelerator: Any, compiled: bool
 ) -> Iterator[None]:
     """train.byte_dropout and train.fp32_attention: eager CPU training only (a compiled model
     gets inductor's own kernels; a GPU's dropout and bf16 attention are fast already)."""
-    if device_type != "cpu" or compiled:
+    if accelerator.device.type != "cpu" or compiled:
         yield
         return
     from bertcli.modeling.cpu_attention import fp32_training_attention
     from bertcli.modeling.dropout import use_byte_dropout
 
-    if config.train.byte_dropout:
+    if cfg.byte_dropout:
         use_byte_dropout(model)
-    fp32 = config.train.fp32_attention and accelerator.mixed_precision == "bf16"
+    fp32 = cfg.fp32_attention and accelerator.mixed_precision == "bf16"
     with fp32_training_attention() if fp32 else nullcontext():
         yield
 
