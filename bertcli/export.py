@@ -27,6 +27,11 @@ from bertcli.run_dir import pid_alive
 from bertcli.tasks import HEAD_FILE, saved_task, task_from_meta
 
 FORMATS = ("hf", "onnx")
+QUANTIZATIONS = ("int8", "int8-static")
+CHECK_TEXTS = 64
+# The 99.999th percentile is a tail statistic: on 128 IMDb reviews, label agreement with fp32 swung
+# from 98.5% to 99.6% with the choice of reviews; from 256 on it held at 99.0-99.2%.
+CALIBRATION_TEXTS = 256
 # fp32 ONNX must reproduce PyTorch to float rounding; int8 trades exact logits for speed, so only
 # its decisions are held to a bar.
 FP32_MAX_DIFF = 1e-3
@@ -123,12 +128,22 @@ def _optimize(path: Path, config: Any, traits: ModelTraits) -> bool:
         debug(f"{traits.model_type}: onnxruntime cannot fuse this graph; kept unfused")
         return False
     try:
+        from onnxruntime.transformers.fusion_options import FusionOptions
         from onnxruntime.transformers.optimizer import optimize_model
 
+        options = FusionOptions("bert")
+        # onnxruntime's CPU SkipLayerNormalization ran 0.94 ms against 0.30 ms for Add + Add +
+        # LayerNormalization (4 x 256 x 384, 2 threads): residual and bias stay separate adds
+        # (and the session is told not to fuse them back; see onnx_runtime.py).
+        options.enable_skip_layer_norm = False
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             optimized = optimize_model(
-                str(path), model_type="bert", num_heads=int(heads), hidden_size=int(hidden)
+                str(path),
+                model_type="bert",
+                num_heads=int(heads),
+                hidden_size=int(hidden),
+                optimization_options=options,
             )
         fused = path.with_suffix(".fused.onnx")
         optimized.save_model_to_file(str(fused))
@@ -166,8 +181,60 @@ def _quantize(path: Path) -> None:
     os.replace(quantized, path)
 
 
+def _quantize_static(
+    path: Path, tokenizer: Any, meta: dict, model_dir: Any, check_data: Any
+) -> None:
+    """Static int8: activation scales calibrated on the model's training texts."""
+    from bertcli.console import progress
+    from bertcli.data.batching import pad_windows, sorted_batches
+    from bertcli.onnx_static import calibrate, make_static
+
+    windows, texts = calibration_windows(tokenizer, meta, model_dir, check_data)
+    pad = tokenizer.pad_token_id or 0
+    batches = sorted_batches(windows.lengths(), 16)
+    info(f"calibrating int8 activation scales on {texts}")
+    with progress() as bar:
+        task = bar.add_task("calibrating", total=len(batches))
+
+        def feeds():
+            for batch in batches:
+                yield pad_windows(windows, batch, pad)
+                bar.advance(task)
+
+        ranges = calibrate(path, feeds())
+    _quantize(path)
+    make_static(path, ranges)
+
+
+def calibration_windows(
+    tokenizer: Any, meta: dict, model_dir: Any, check_data: Any
+) -> tuple[Windows, str]:
+    """Up to CALIBRATION_TEXTS texts of the training file (else of `check_data`), after the first
+    CHECK_TEXTS that the self-check reads when the two files are the same; and what they are."""
+    from bertcli.predictor import input_columns, task_from_meta
+
+    train = meta.get("config", {}).get("data", {}).get("train")
+    source = train if train and Path(train).is_file() else check_data
+    if not source:
+        raise BertcliError(
+            f"{model_dir}: static int8 calibrates on real texts, and the model's training file "
+            f"({train or 'not recorded'}) is not there",
+            "pass --check-data FILE with texts like the ones it will see, or use --quantize int8",
+        )
+    task = task_from_meta(meta, None)
+    examples = task.read_file(
+        source,
+        input_columns(meta),
+        meta.get("labels"),
+        with_labels=False,
+        limit=CHECK_TEXTS + CALIBRATION_TEXTS,
+    )
+    examples = examples[CHECK_TEXTS:] or examples
+    return task.windows(tokenizer, examples), f"{len(examples)} texts of {source}"
+
+
 def check_windows(
-    tokenizer: Any, meta: dict[str, Any], check_data: str | Path | None, n: int = 64
+    tokenizer: Any, meta: dict[str, Any], check_data: str | Path | None, n: int = CHECK_TEXTS
 ) -> tuple[Windows, str]:
     """Windows to compare runtimes on: real texts (`check_data`, else the model's training file)
     when readable, else random token windows. int8 decisions are only meaningful on real text:
@@ -271,10 +338,10 @@ def export_model(
 
     if fmt not in FORMATS:
         raise BertcliError(f"unknown export format {fmt!r} (use {' or '.join(FORMATS)})")
-    if quantize not in (None, "int8"):
-        raise BertcliError(f"unknown quantization {quantize!r} (use int8)")
+    if quantize not in (None, *QUANTIZATIONS):
+        raise BertcliError(f"unknown quantization {quantize!r} (use {' or '.join(QUANTIZATIONS)})")
     if quantize and fmt != "onnx":
-        raise BertcliError("--quantize int8 needs --format onnx")
+        raise BertcliError(f"--quantize {quantize} needs --format onnx")
     output = Path(output)
     if output.exists() and (not output.is_dir() or any(output.iterdir())):
         what = "is a file" if not output.is_dir() else "exists and is not empty"
@@ -299,11 +366,13 @@ def export_model(
                 if item.name not in HF_FILES_SKIP and item.is_file():
                     shutil.copy2(item, staging / item.name)
         else:
-            info(f"exporting {model_dir} to ONNX{' (int8)' if quantize else ''}")
+            info(f"exporting {model_dir} to ONNX{f' ({quantize})' if quantize else ''}")
             token_level = saved_task(meta, model_dir).token_level
             _export_onnx(model, staging / ONNX_FILE, int(meta["max_length"]), token_level)
             report.fused = _optimize(staging / ONNX_FILE, model.config, model.traits)
-            if quantize:
+            if quantize == "int8-static":
+                _quantize_static(staging / ONNX_FILE, tokenizer, meta, model_dir, check_data)
+            elif quantize:
                 _quantize(staging / ONNX_FILE)
             tokenizer.save_pretrained(staging)
             shutil.copy2(Path(model_dir) / "config.json", staging / "config.json")
