@@ -48,7 +48,7 @@ class OnnxPredictor(BasePredictor):
                 options,
                 providers=["CPUExecutionProvider"],
                 # Its CPU kernel ran 3x slower than the Add + LayerNormalization it replaces
-                # (export.py); int8 IMDb rose from 105 to 142 texts/s without it.
+                # (export.py); int8 IMDb rose from 105 to 142 windows/s without it.
                 disabled_optimizers=["SkipLayerNormFusion"],
             )
         except Exception as exc:  # onnxruntime raises its own untyped errors for bad files

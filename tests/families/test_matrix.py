@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from bertcli.console import configure
+from bertcli.errors import ModelError
 from bertcli.export import export_model
 from bertcli.finetune import finetune
 from bertcli.predict import answer_question, predict_records
@@ -118,7 +119,10 @@ def exported(model_dir: Path, out: Path, **kwargs: Any) -> Path:
         report = export_model(model_dir, out, fmt="onnx", **kwargs)
     finally:
         configure(quiet=False)
-    assert report.max_abs_diff is not None and report.max_abs_diff < 1e-3
+    if kwargs.get("quantize"):
+        assert report.label_agreement is not None and report.label_agreement >= 0.9
+    else:
+        assert report.max_abs_diff is not None and report.max_abs_diff < 1e-3
     return out
 
 
@@ -221,8 +225,17 @@ def test_qa_answers_slice_the_context_without_blanks(family, family_model, data,
         {"task": "qa", "train.max_length": 40, "qa.stride": 6, "qa.max_question_tokens": 12},
     )
     onnx = exported(out, tmp_path / "onnx")
+    runs = [(out, "no"), (out, "bf16"), (onnx, "no")]
+    # Static int8 calibrates on the training questions, through each family's graph (fused or
+    # not). The tiny random DeBERTa's start/end scores nearly tie, and int8 (static 89%, dynamic
+    # 77%) moves too many of them: the self-check refusing it, writing nothing, is right too.
+    try:
+        runs.append((exported(out, tmp_path / "static", quantize="int8-static"), "no"))
+    except ModelError as refused:
+        assert "agrees with PyTorch on only" in str(refused) and family == "deberta-v3"
+        assert not (tmp_path / "static").exists()
     context = FILLER * 4 + "carol lives in  Lima . " + FILLER
-    for model_dir, precision in ((out, "no"), (out, "bf16"), (onnx, "no")):
+    for model_dir, precision in runs:
         question = "where does carol live ?"
         answer = json.loads(answer_question(model_dir, question, context, precision=precision))
         text = answer["answer"]
