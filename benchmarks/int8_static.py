@@ -82,11 +82,10 @@ def main() -> None:
     from rich.table import Table
 
     from bertcli.data.batching import pad_windows, sorted_batches
-    from bertcli.export import _export_onnx, _optimize, _quantize
+    from bertcli.export import _export_onnx, _optimize, _quantize, _quantize_static
     from bertcli.infer import window_logits
     from bertcli.modeling.model import load_model
     from bertcli.onnx_runtime import OnnxPredictor
-    from bertcli.onnx_static import calibrate, make_static
     from bertcli.predictor import input_columns, task_from_meta
 
     model, tokenizer, meta = load_model(args.model)
@@ -124,9 +123,7 @@ def main() -> None:
             _quantize(path)
         elif quant == "bertcli static":
             started = time.perf_counter()
-            ranges = calibrate(path, feeds)
-            _quantize(path)
-            make_static(path, ranges)
+            _quantize_static(path, feeds)
             calibration_s = time.perf_counter() - started
         elif quant:
             calibration_s = static_quantize(path, feeds, None if quant == "all" else quant)

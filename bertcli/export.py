@@ -12,6 +12,7 @@ import random
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -181,39 +182,26 @@ def _quantize(path: Path) -> None:
     os.replace(quantized, path)
 
 
-def _quantize_static(
-    path: Path, tokenizer: Any, meta: dict, model_dir: Any, check_data: Any
-) -> None:
-    """Static int8: activation scales calibrated on the model's training texts."""
-    from bertcli.console import progress
-    from bertcli.data.batching import pad_windows, sorted_batches
+def _quantize_static(path: Path, feeds: Iterable[dict[str, np.ndarray]]) -> None:
+    """Static int8: the dynamic graph with activation scales calibrated on `feeds`."""
     from bertcli.onnx_static import calibrate, make_static
 
-    windows, texts = calibration_windows(tokenizer, meta, model_dir, check_data)
-    pad = tokenizer.pad_token_id or 0
-    batches = sorted_batches(windows.lengths(), 16)
-    info(f"calibrating int8 activation scales on {texts}")
-    with progress() as bar:
-        task = bar.add_task("calibrating", total=len(batches))
-
-        def feeds():
-            for batch in batches:
-                yield pad_windows(windows, batch, pad)
-                bar.advance(task)
-
-        ranges = calibrate(path, feeds())
+    ranges = calibrate(path, feeds)
     _quantize(path)
     make_static(path, ranges)
 
 
-def calibration_windows(
+def calibration_feeds(
     tokenizer: Any, meta: dict, model_dir: Any, check_data: Any
-) -> tuple[Windows, str]:
-    """Up to CALIBRATION_TEXTS texts of the training file (else of `check_data`), after the first
-    CHECK_TEXTS that the self-check reads when the two files are the same; and what they are."""
-    from bertcli.predictor import input_columns, task_from_meta
+) -> Iterator[dict[str, np.ndarray]]:
+    """Padded batches of up to CALIBRATION_TEXTS texts of the training file (else of
+    `check_data`), after the first CHECK_TEXTS that the self-check reads when the two files are
+    the same. The texts are read (and a missing file reported) now; the batches, with a progress
+    bar, as they are consumed."""
+    from bertcli.console import progress
+    from bertcli.data.batching import pad_windows, sorted_batches
 
-    train = meta.get("config", {}).get("data", {}).get("train")
+    train = _training_file(meta)
     source = train if train and Path(train).is_file() else check_data
     if not source:
         raise BertcliError(
@@ -221,16 +209,19 @@ def calibration_windows(
             f"({train or 'not recorded'}) is not there",
             "pass --check-data FILE with texts like the ones it will see, or use --quantize int8",
         )
-    task = task_from_meta(meta, None)
-    examples = task.read_file(
-        source,
-        input_columns(meta),
-        meta.get("labels"),
-        with_labels=False,
-        limit=CHECK_TEXTS + CALIBRATION_TEXTS,
-    )
-    examples = examples[CHECK_TEXTS:] or examples
-    return task.windows(tokenizer, examples), f"{len(examples)} texts of {source}"
+    windows, texts = _read_windows(tokenizer, meta, source, CALIBRATION_TEXTS, skip=CHECK_TEXTS)
+    pad = tokenizer.pad_token_id or 0
+    batches = sorted_batches(windows.lengths(), 16)
+    info(f"calibrating int8 activation scales on {texts} texts of {source}")
+
+    def feeds() -> Iterator[dict[str, np.ndarray]]:
+        with progress() as bar:
+            task = bar.add_task("calibrating", total=len(batches))
+            for batch in batches:
+                yield pad_windows(windows, batch, pad)
+                bar.advance(task)
+
+    return feeds()
 
 
 def check_windows(
@@ -241,20 +232,34 @@ def check_windows(
     random tokens sit near the decision boundary, where tiny logit changes flip labels.
     """
     from bertcli.errors import DataError
-    from bertcli.predictor import input_columns, task_from_meta
 
-    source = check_data or meta.get("config", {}).get("data", {}).get("train")
+    source = check_data or _training_file(meta)
     if source and Path(source).is_file():
         try:
-            task = task_from_meta(meta, None)
-            examples = task.read_file(
-                source, input_columns(meta), meta.get("labels"), with_labels=False, limit=n
-            )
-            return task.windows(tokenizer, examples), str(source)
+            return _read_windows(tokenizer, meta, source, n)[0], str(source)
         except DataError:
             if check_data:
                 raise
     return sample_windows(tokenizer, int(meta["max_length"]), n), "random token windows"
+
+
+def _training_file(meta: dict[str, Any]) -> str | None:
+    return meta.get("config", {}).get("data", {}).get("train")
+
+
+def _read_windows(
+    tokenizer: Any, meta: dict[str, Any], source: str | Path, n: int, skip: int = 0
+) -> tuple[Windows, int]:
+    """The windows of `n` texts of `source` after its first `skip` (all of them when it holds
+    no more than `skip`), and how many texts that is."""
+    from bertcli.predictor import input_columns, task_from_meta
+
+    task = task_from_meta(meta, None)
+    examples = task.read_file(
+        source, input_columns(meta), meta.get("labels"), with_labels=False, limit=skip + n
+    )
+    examples = examples[skip:] or examples
+    return task.windows(tokenizer, examples), len(examples)
 
 
 def _flat(logits: Any) -> np.ndarray:
@@ -371,7 +376,8 @@ def export_model(
             _export_onnx(model, staging / ONNX_FILE, int(meta["max_length"]), token_level)
             report.fused = _optimize(staging / ONNX_FILE, model.config, model.traits)
             if quantize == "int8-static":
-                _quantize_static(staging / ONNX_FILE, tokenizer, meta, model_dir, check_data)
+                feeds = calibration_feeds(tokenizer, meta, model_dir, check_data)
+                _quantize_static(staging / ONNX_FILE, feeds)
             elif quantize:
                 _quantize(staging / ONNX_FILE)
             tokenizer.save_pretrained(staging)

@@ -47,8 +47,9 @@ def _fp32_on_cpu(original: Callable[..., Any]) -> Callable[..., Any]:
 def fp32_training_attention() -> Iterator[None]:
     """Swap transformers' sdpa attention for `_fp32_on_cpu` of it, for the `with` block."""
     from transformers import AttentionInterface
+    from transformers.modeling_utils import ALL_ATTENTION_FUNCTIONS
 
-    original = AttentionInterface._global_mapping[KERNEL]
+    original = ALL_ATTENTION_FUNCTIONS[KERNEL]
     AttentionInterface.register(KERNEL, _fp32_on_cpu(original))
     try:
         yield
