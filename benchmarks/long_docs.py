@@ -150,6 +150,7 @@ def squad(args: argparse.Namespace, work: Path) -> list[dict]:
                 "article_f1": article["f1"],
                 "long_em_alone": long["alone"],
                 "long_em_end": long["end_of_document"],
+                "long_from_filler": long["from_filler"],
                 "long_questions": long["questions"],
                 "long_words": long["mean_words"],
                 "train_windows": metrics["train_samples"],
@@ -229,7 +230,7 @@ def main() -> None:
         )
         for column in (
             "run", "paragraph EM / F1", "whole-article EM / F1", "long doc EM (alone / end)",
-            "gap closed", "train windows", "train min",
+            "gap closed", "end: answer from filler", "train windows", "train min",
         ):  # fmt: skip
             table.add_column(column, justify="right")
         base = result["qa"][0]  # the first run listed is the baseline of "gap closed"
@@ -242,6 +243,7 @@ def main() -> None:
                 f"{r['article_em']:.2f} / {r['article_f1']:.2f}",
                 f"{r['long_em_alone']:.2f} / {r['long_em_end']:.2f}",
                 f"{closed:.0%}",
+                f"{r['long_from_filler']:.1%}",
                 str(r["train_windows"]),
                 f"{r['train_min']:.1f}",
             )

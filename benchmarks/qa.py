@@ -112,14 +112,16 @@ def predict_speed(model: Path, rows: list[dict], work: Path) -> float:
 
 
 def long_documents(model: Path, rows: list[dict], n: int, words: int) -> dict:
-    """EM of each question with its paragraph alone vs. at the end of a `words`-word document."""
+    """EM of each question with its paragraph alone vs. at the end of a `words`-word document,
+    and the share of wrong answers at the end taken from the filler before the paragraph: the
+    part of the gap a better choice of window could close (the rest is misread paragraphs)."""
     from bertcli.data.squad import QAExample
     from bertcli.metrics.squad import exact_score
     from bertcli.predictor import open_predictor
 
     predictor = open_predictor(model)
     picked = rows[:: max(1, len(rows) // n)][:n]
-    short, long, lengths = [], [], []
+    short, long, lengths, offsets = [], [], [], []
     for row in picked:
         filler, pos = [], 0
         others = [r["context"] for r in rows if r["title"] != row["title"]]
@@ -128,6 +130,7 @@ def long_documents(model: Path, rows: list[dict], n: int, words: int) -> dict:
             pos += 7  # spread over articles, skipping neighbours
         document = "\n\n".join([*dict.fromkeys(filler), row["context"]])
         lengths.append(len(document.split()))
+        offsets.append(len(document) - len(row["context"]))
         short.append(QAExample(row["id"], row["question"], row["context"], [], [], row["id"]))
         long.append(QAExample(row["id"], row["question"], document, [], [], row["id"]))
     out = {}
@@ -139,6 +142,10 @@ def long_documents(model: Path, rows: list[dict], n: int, words: int) -> dict:
         if name == "end_of_document":
             for a, e in zip(answers, examples, strict=True):
                 assert e.context[a.start : a.end] == a.text  # offsets are exact slices
+            out["from_filler"] = sum(
+                not exact_score(a.text, r["answers"]) and a.start < offset
+                for a, r, offset in zip(answers, picked, offsets, strict=True)
+            ) / len(picked)
     out["questions"] = len(picked)
     out["mean_words"] = sum(lengths) / len(lengths)
     return out
