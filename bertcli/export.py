@@ -192,7 +192,7 @@ def _quantize_static(path: Path, feeds: Iterable[dict[str, np.ndarray]]) -> None
 
 
 def calibration_feeds(
-    tokenizer: Any, meta: dict, model_dir: Any, check_data: Any
+    tokenizer: Any, meta: dict[str, Any], model_dir: str | Path, check_data: str | Path | None
 ) -> Iterator[dict[str, np.ndarray]]:
     """Padded batches of up to CALIBRATION_TEXTS texts of the training file (else of
     `check_data`), after the first CHECK_TEXTS that the self-check reads when the two files are
